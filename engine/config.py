@@ -1,0 +1,123 @@
+"""Training configuration: one frozen dataclass, the paper's numbers as defaults.
+
+`TrainConfig.for_mode(mode)` gives the original's defaults for a mode; `TrainConfig.preset(name, mode)` adds
+the named preset (`paper` = those defaults, `quick` = a CPU run of about two minutes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["generation", "retarget", "animation", "harmonization", "editing"]
+MODES: tuple[Mode, ...] = ("generation", "retarget", "animation", "harmonization", "editing")
+Preset = Literal["paper", "quick"]
+PRESETS: tuple[Preset, ...] = ("paper", "quick")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    mode: Mode = "generation"  # decides the pyramid, the noise shapes and the stage-0 input
+    train_stages: int = 6  # number of pyramid stages, coarsest to the full (max_size) image
+    iters_per_stage: int = 2000  # optimisation steps at every stage
+    max_size: int = 250  # the longer side of the top-stage image is at most this (never upsampled)
+    min_size: int = 25  # the shorter side of the coarsest stage
+    train_depth: int = 3  # how many of the newest generator bodies train together
+    lr: float = 5e-4  # Adam learning rate of the newest body, the tail and both discriminator parts
+    lr_scale: float = 0.1  # each body below the newest trains at lr * lr_scale**depth
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas for both networks
+    lr_decay_at: float = 0.8  # fraction of a stage's iterations after which both lrs drop x0.1
+    discriminator_steps: int = 3  # critic updates per iteration, all on the same noise
+    generator_steps: int = 3  # optimizer.step() calls per iteration on ONE gradient (the original's quirk)
+    gradient_penalty_weight: float = 0.1  # WGAN-GP weight
+    reconstruction_weight: float = 10.0  # alpha: weight of MSE(G(z_rec), real) in the generator loss
+    noise_amp_scale: float = 0.1  # amp[s] = noise_amp_scale * RMSE(reconstruction, stage image)
+    channels: int = 64  # feature channels of every conv block
+    kernel_size: int = 3  # conv kernel size (convs have no padding)
+    num_layers: int = 3  # conv blocks per generator body and per discriminator (plus head and tail)
+    leaky_slope: float = 0.05  # LeakyReLU negative slope (harmonization uses 0.3)
+    batch_norm: bool = False  # BatchNorm in the generator's blocks (harmonization and editing use it)
+    label: str = field(default="", compare=False)  # free text for logs, e.g. the preset's name
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.mode not in MODES:
+            out.append(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not 2 <= self.train_stages <= 12:
+            out.append(f"train_stages must be between 2 and 12, not {self.train_stages}")
+        if not 1 <= self.iters_per_stage <= 20000:
+            out.append(f"iters_per_stage must be between 1 and 20000, not {self.iters_per_stage}")
+        if not 16 <= self.min_size <= self.max_size:
+            out.append(f"need 16 <= min_size <= max_size, got min_size={self.min_size} max_size={self.max_size}")
+        if self.max_size > 1024:
+            out.append(f"max_size must be at most 1024, not {self.max_size}")
+        if not 1 <= self.train_depth <= self.train_stages:
+            out.append(f"train_depth must be between 1 and train_stages, not {self.train_depth}")
+        if not 0.0 < self.lr_scale <= 1.0:
+            out.append(f"lr_scale must be in (0, 1], not {self.lr_scale}")
+        if self.lr <= 0:
+            out.append(f"lr must be positive, not {self.lr}")
+        return out
+
+    @property
+    def last_stage(self) -> int:
+        return self.train_stages - 1
+
+    @property
+    def feature_noise(self) -> bool:
+        """Generation/animation feed padded 64-channel noise and enlarge-then-crop (spec §2)."""
+        return self.mode in ("generation", "animation")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
+        values = dict(data)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+    @classmethod
+    def for_mode(cls, mode: Mode, **overrides: Any) -> TrainConfig:
+        """The original implementation's defaults for `mode` (spec §1, §5)."""
+        base: dict[str, Any] = {"mode": mode}
+        if mode == "animation":
+            base.update(min_size=20)
+        elif mode == "harmonization":
+            base.update(train_stages=3, min_size=120, iters_per_stage=1000, leaky_slope=0.3, batch_norm=True)
+        elif mode == "editing":
+            base.update(iters_per_stage=1000, batch_norm=True)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def preset(cls, name: Preset, mode: Mode = "generation", **overrides: Any) -> TrainConfig:
+        """`paper`: the published defaults. `quick`: a smaller image and far fewer iterations, so a CPU
+        training ends in about two minutes; its samples are rough but recognisable."""
+        if name == "paper":
+            return cls.for_mode(mode, label="paper", **overrides)
+        if name == "quick":
+            quick: dict[str, Any] = {"max_size": 96, "iters_per_stage": 150, "train_stages": 5, "label": "quick"}
+            if mode == "harmonization":
+                quick.update(min_size=48, train_stages=3, iters_per_stage=250)
+            elif mode == "animation":
+                quick.update(min_size=20)
+            quick.update(overrides)
+            return cls.for_mode(mode, **quick)
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")

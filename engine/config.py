@@ -54,11 +54,13 @@ class TrainConfig:
         if not 1 <= self.iters_per_stage <= 20000:
             out.append(f"iters_per_stage must be between 1 and 20000, not {self.iters_per_stage}")
         if not 16 <= self.min_size <= self.max_size:
-            out.append(f"need 16 <= min_size <= max_size, got min_size={self.min_size} max_size={self.max_size}")
+            out.append(
+                f"need 16 <= min_size <= max_size, got min_size={self.min_size} max_size={self.max_size}"
+            )
         if self.max_size > 1024:
             out.append(f"max_size must be at most 1024, not {self.max_size}")
-        if not 1 <= self.train_depth <= self.train_stages:
-            out.append(f"train_depth must be between 1 and train_stages, not {self.train_depth}")
+        if self.train_depth < 1:
+            out.append(f"train_depth must be at least 1, not {self.train_depth}")
         if not 0.0 < self.lr_scale <= 1.0:
             out.append(f"lr_scale must be in (0, 1], not {self.lr_scale}")
         if self.lr <= 0:
@@ -113,7 +115,12 @@ class TrainConfig:
         if name == "paper":
             return cls.for_mode(mode, label="paper", **overrides)
         if name == "quick":
-            quick: dict[str, Any] = {"max_size": 96, "iters_per_stage": 150, "train_stages": 5, "label": "quick"}
+            quick: dict[str, Any] = {
+                "max_size": 96,
+                "iters_per_stage": 150,
+                "train_stages": 5,
+                "label": "quick",
+            }
             if mode == "harmonization":
                 quick.update(min_size=48, train_stages=3, iters_per_stage=250)
             elif mode == "animation":

@@ -1,0 +1,120 @@
+"""Sampling from a trained model (spec §4): random samples at any size, from any start stage, animations.
+
+All n samples of a call go through the generator as one batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.model import TrainedModel
+from engine.networks import upsample
+from engine.noise import draw, draw_inputs, make_rng, noise_shape
+
+MAX_SCALE = 4.0
+
+
+def scaled_shapes(model: TrainedModel, scale: tuple[float, float]) -> list[tuple[int, int]]:
+    """Every finished stage's (H, W) times (scale_h, scale_w), truncated as the original does."""
+    scale_h, scale_w = scale
+    if not (0 < scale_h <= MAX_SCALE and 0 < scale_w <= MAX_SCALE):
+        raise ValueError(f"scale must be in (0, {MAX_SCALE}] on both axes, got {scale}")
+    shapes = [(int(h * scale_h), int(w * scale_w)) for h, w in model.stage_shapes[: model.stages_done]]
+    if min(min(s) for s in shapes) < 2 * model.config.num_layers:
+        raise ValueError(f"scale {scale} makes the coarsest stage too small: {shapes[0]}")
+    return shapes
+
+
+def _fit(tensor: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """A fixed input resized (bicubic) to another stage size, for start_stage > 0 at another scale."""
+    if tuple(tensor.shape[-2:]) == shape[-2:]:
+        return tensor
+    return upsample(tensor, (shape[-2], shape[-1]))
+
+
+@torch.no_grad()
+def generate(model: TrainedModel, noise: list[torch.Tensor], shapes: list[tuple[int, int]]) -> torch.Tensor:
+    """One generator pass in inference mode: [B, 3, H, W] in [-1, 1]."""
+    model.generator.eval()
+    return model.generator(noise, shapes, model.noise_amp)
+
+
+def sample(
+    model: TrainedModel,
+    n: int = 1,
+    *,
+    rng: torch.Generator | None = None,
+    scale: tuple[float, float] = (1.0, 1.0),
+    start_stage: int = 0,
+) -> torch.Tensor:
+    """n random samples: [n, 3, int(H * scale_h), int(W * scale_w)] in [-1, 1].
+
+    Stages below `start_stage` use the fixed reconstruction input (closer to the training image);
+    `start_stage=0` is fully random.
+    """
+    if not 1 <= n <= 256:
+        raise ValueError(f"n must be between 1 and 256, got {n}")
+    if not 0 <= start_stage < model.stages_done:
+        raise ValueError(f"start_stage must be between 0 and {model.stages_done - 1}, got {start_stage}")
+    rng = rng if rng is not None else make_rng(0, model.device)
+    shapes = scaled_shapes(model, scale)
+    noise = draw_inputs(shapes, model.config, rng, batch=n)
+    for k in range(start_stage):
+        noise[k] = _fit(model.fixed_noise[k], noise[k].shape).expand_as(noise[k])
+    return generate(model, [z.to(model.device) for z in noise], shapes)
+
+
+def reconstruct(model: TrainedModel) -> torch.Tensor:
+    """G(z_rec): the model's rendition of its training image, [1, 3, H, W]."""
+    return generate(model, model.fixed_noise, model.stage_shapes[: model.stages_done])
+
+
+def animate(
+    model: TrainedModel,
+    n_frames: int = 100,
+    *,
+    rng: torch.Generator | None = None,
+    alpha: float = 0.1,
+    beta: float = 0.9,
+    start_stage: int = 0,
+) -> torch.Tensor:
+    """A random walk around z_rec (spec §4): [n_frames, 3, H, W] in [-1, 1].
+
+    alpha pulls the walk back towards z_rec, beta keeps its momentum; stages below start_stage stay fixed.
+    """
+    if not 1 <= n_frames <= 1000:
+        raise ValueError(f"n_frames must be between 1 and 1000, got {n_frames}")
+    if not (0 <= alpha <= 1 and 0 <= beta <= 1):
+        raise ValueError("alpha and beta must be in [0, 1]")
+    rng = rng if rng is not None else make_rng(0, model.device)
+    shapes = model.stage_shapes[: model.stages_done]
+    walks = [
+        _random_walk(model, k, size, n_frames, rng, alpha, beta, start_stage) for k, size in enumerate(shapes)
+    ]
+    return generate(model, walks, shapes)
+
+
+def _random_walk(
+    model: TrainedModel,
+    stage: int,
+    size: tuple[int, int],
+    n_frames: int,
+    rng: torch.Generator,
+    alpha: float,
+    beta: float,
+    start_stage: int,
+) -> torch.Tensor:
+    """One stage's inputs for all frames: [n_frames, C, H', W']."""
+    fixed = model.fixed_noise[stage]
+    if stage < start_stage:
+        return fixed.expand(n_frames, *fixed.shape[1:])
+    shape = (1, *noise_shape(stage, size, model.config))
+    previous = 0.99 * fixed + 0.01 * draw(shape, rng)
+    before_previous = fixed
+    frames = []
+    for _ in range(n_frames):
+        step = beta * (previous - before_previous) + (1 - beta) * draw(shape, rng)
+        current = alpha * fixed + (1 - alpha) * (previous + step)
+        frames.append(current)
+        before_previous, previous = previous, current
+    return torch.cat(frames)

@@ -1,0 +1,74 @@
+"""Upload validation with Pillow: format, header dimensions and pixel count BEFORE decoding, then a full decode.
+
+The order matters: `Image.open` reads only the header, so a 20000x20000 (or decompression-bomb) file is refused
+without allocating its pixels; `load()` afterwards catches truncated and corrupt files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import InvalidImage, UnsupportedMediaType
+
+ACCEPTED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class ValidImage:
+    png: bytes  # the decoded image re-encoded as RGB PNG: what is stored as models/{id}/input.png
+    width: int
+    height: int
+    source_format: str  # PNG, JPEG or WEBP
+    sha256: str  # of the uploaded bytes (idempotency request hash)
+
+
+def _open_header(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InvalidImage("the image header declares far too many pixels") from e
+    except UnidentifiedImageError as e:
+        raise InvalidImage("the upload is not a readable image (PNG, JPEG or WebP expected)") from e
+
+
+def _check_dimensions(image: Image.Image, max_pixels: int, max_side: int, min_side: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels or max(width, height) > max_side:
+        raise InvalidImage(
+            f"the image is {width}x{height}; at most {max_side} px per side and {max_pixels} pixels are accepted",
+            width=width,
+            height=height,
+        )
+    if min(width, height) < min_side:
+        raise InvalidImage(f"the image is {width}x{height}; each side must be at least {min_side} px")
+
+
+def validate_image(data: bytes, *, max_pixels: int, max_side: int, min_side: int) -> ValidImage:
+    if not data:
+        raise InvalidImage("the image file is empty")
+    image = _open_header(data)
+    if image.format not in ACCEPTED_FORMATS:
+        raise UnsupportedMediaType(f"{image.format} images are not accepted; send PNG, JPEG or WebP")
+    _check_dimensions(image, max_pixels, max_side, min_side)
+    source_format = image.format
+    try:
+        image.load()
+        rgb = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise InvalidImage(f"the image data is truncated or corrupt: {e}") from e
+    out = io.BytesIO()
+    rgb.save(out, format="PNG")
+    return ValidImage(
+        png=out.getvalue(),
+        width=rgb.width,
+        height=rgb.height,
+        source_format=source_format,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )

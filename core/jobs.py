@@ -1,0 +1,158 @@
+"""The job state machine: queued -> running -> succeeded | failed | canceled.
+
+Every transition is ONE conditional UPDATE (`... WHERE id = :id AND state = :expected`): a redelivered task,
+a cancel racing a finish, or two workers claiming one job all resolve to exactly one winner (rowcount 1).
+Functions here never commit: the caller decides the transaction, so a final state, its event and its
+webhook outbox rows commit together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from core import webhooks
+from core.ids import new_id
+from core.models import Job, JobEvent, JobKind, JobState, Model, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+
+
+def add_event(
+    session: Session, job_id: str, type_: str, message: str = "", data: dict[str, Any] | None = None
+) -> None:
+    session.add(JobEvent(job_id=job_id, type=type_, message=message, data=data))
+
+
+def create_job(session: Session, model: Model, kind: JobKind, params: dict[str, Any] | None = None) -> Job:
+    job = Job(
+        id=new_id("job"),
+        owner_id=model.owner_id,
+        model_id=model.id,
+        kind=kind.value,
+        state=JobState.QUEUED.value,
+        params=params or {},
+        cancel_requested=False,
+        attempts=0,
+        stages_done=0,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    add_event(session, job.id, "queued", f"{kind.value} job queued")
+    return job
+
+
+def _conditional_update(session: Session, job_id: str, expected: JobState, **values: Any) -> bool:
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.state == expected.value).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> bool:
+    """queued -> running. False when the job is gone, claimed by someone else, canceled or out of attempts."""
+    now = utcnow()
+    won = _conditional_update(
+        session,
+        job_id,
+        JobState.QUEUED,
+        state=JobState.RUNNING.value,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker,
+        attempts=Job.attempts + 1,
+    )
+    if not won:
+        return False
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    if job.attempts > max_attempts:
+        fail(session, job, f"gave up after {max_attempts} attempts")
+        return False
+    add_event(session, job_id, "started", f"attempt {job.attempts} on {worker}")
+    return True
+
+
+def next_queued_job_id(session: Session) -> str | None:
+    """Oldest queued job (the embedded worker's poll); claiming it can still lose a race."""
+    return session.scalar(
+        select(Job.id).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at, Job.id).limit(1)
+    )
+
+
+def record_progress(session: Session, job_id: str, progress: dict[str, Any]) -> bool:
+    """Progress doubles as the heartbeat. False when the job is no longer running."""
+    return _conditional_update(session, job_id, JobState.RUNNING, progress=progress, heartbeat_at=utcnow())
+
+
+def record_stage_done(session: Session, job_id: str, stages_done: int) -> bool:
+    won = _conditional_update(
+        session, job_id, JobState.RUNNING, stages_done=stages_done, heartbeat_at=utcnow()
+    )
+    if won:
+        add_event(
+            session, job_id, "stage_done", f"stage {stages_done - 1} finished", {"stages_done": stages_done}
+        )
+    return won
+
+
+def cancel_requested(session: Session, job_id: str) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def _finish(
+    session: Session, job: Job, expected: JobState, state: JobState, message: str, error: str | None = None
+) -> bool:
+    now = utcnow()
+    won = _conditional_update(session, job.id, expected, state=state.value, finished_at=now, error=error)
+    if not won:
+        return False
+    session.refresh(job)
+    data = {"error": error} if error else None
+    add_event(session, job.id, state.value, message, data)
+    webhooks.enqueue_job_event(session, job)
+    return True
+
+
+def succeed(session: Session, job: Job) -> bool:
+    return _finish(session, job, JobState.RUNNING, JobState.SUCCEEDED, f"{job.kind} job succeeded")
+
+
+def fail(session: Session, job: Job, reason: str, expected: JobState = JobState.RUNNING) -> bool:
+    reason = reason[:MAX_ERROR_CHARS]
+    log.warning("job failed", extra={"job_id": job.id, "model_id": job.model_id, "reason": reason})
+    return _finish(session, job, expected, JobState.FAILED, reason, error=reason)
+
+
+def mark_canceled(session: Session, job: Job) -> bool:
+    """running -> canceled, by the worker once training stopped on the cancel flag."""
+    return _finish(session, job, JobState.RUNNING, JobState.CANCELED, "canceled while running")
+
+
+def request_cancel(session: Session, job: Job) -> bool:
+    """A queued job is canceled at once; a running one gets the flag its training loop polls.
+    Returns False when the job already ended (nothing to cancel)."""
+    if _finish(session, job, JobState.QUEUED, JobState.CANCELED, "canceled before it started"):
+        return True
+    flagged = _conditional_update(session, job.id, JobState.RUNNING, cancel_requested=True)
+    if flagged:
+        add_event(session, job.id, "cancel_requested", "cancel requested; the worker stops within seconds")
+        session.refresh(job)
+    return flagged
+
+
+def stale_running_jobs(session: Session, older_than: dt.timedelta) -> list[Job]:
+    """Running jobs whose heartbeat stopped (a dead worker): input for the reaper of issue #6."""
+    cutoff = utcnow() - older_than
+    return list(
+        session.scalars(select(Job).where(Job.state == JobState.RUNNING.value, Job.heartbeat_at < cutoff))
+    )

@@ -1,0 +1,97 @@
+"""Typed settings for the API, the worker and the embedded runner.
+
+Everything comes from environment variables with the `CONSINGAN_` prefix (e.g. `CONSINGAN_DATABASE_URL`).
+The defaults are the embedded mode: a SQLite file and a local folder under ./data, no broker.
+Built by `get_settings()`, never at import time, so tests and subprocesses can pass their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Svix's schedule (Standard Webhooks): immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h -> about 27.6 h.
+DEFAULT_WEBHOOK_SCHEDULE_S = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSINGAN_", extra="ignore")
+
+    # --- database and queue ---
+    database_url: str = Field(
+        "sqlite:///./data/consingan.db", description="SQLAlchemy URL (Postgres in production)"
+    )
+    queue_mode: Literal["celery", "embedded"] = Field(
+        "embedded",
+        description="celery: send tasks to the broker; embedded: the local worker polls the database",
+    )
+    broker_url: str = Field("redis://localhost:6379/0", description="Celery broker (Redis)")
+    gpu_queue: str = Field("gpu", description="Celery queue for train/sample/harmonize tasks")
+    webhooks_queue: str = Field("webhooks", description="Celery queue for webhook deliveries")
+    visibility_timeout_s: int = Field(
+        2 * 24 * 3600,
+        description="Redis visibility timeout; must exceed the longest job or tasks are redelivered",
+    )
+    task_time_limit_s: int = Field(24 * 3600, description="hard time limit of one task")
+
+    # --- object storage ---
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="local folder or S3-compatible storage"
+    )
+    storage_dir: Path = Field(Path("./data/objects"), description="root folder of the local backend")
+    s3_bucket: str = Field("consingan", description="bucket of the S3 backend")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto); None means AWS")
+    s3_region: str = Field("us-east-1", description="S3 region")
+    s3_access_key_id: str | None = Field(None, description="S3 credentials; None uses boto3's default chain")
+    s3_secret_access_key: str | None = Field(None, description="S3 credentials")
+    presign_expiry_s: int = Field(900, description="lifetime of presigned download URLs")
+
+    # --- HTTP API ---
+    max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted image file")
+    max_image_pixels: int = Field(
+        40_000_000, description="largest accepted width*height (checked before decoding)"
+    )
+    max_image_side: int = Field(8192, description="largest accepted width or height")
+    min_image_side: int = Field(16, description="smallest accepted width or height")
+    prefer_wait_max_s: float = Field(60.0, description="cap of `Prefer: wait=N`")
+    idempotency_ttl_s: int = Field(24 * 3600, description="how long an Idempotency-Key is remembered")
+    allow_private_webhook_urls: bool = Field(
+        False, description="accept webhook URLs on loopback/private addresses (tests, local development)"
+    )
+
+    # --- worker ---
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available, else cpu")
+    progress_interval_s: float = Field(3.0, description="at most one progress write per this many seconds")
+    cancel_poll_interval_s: float = Field(1.0, description="how often training re-reads the cancel flag")
+    preview_samples: int = Field(8, description="samples stored automatically after a training")
+    max_attempts: int = Field(3, description="how often a job may be claimed before it is failed")
+    embedded_poll_interval_s: float = Field(
+        1.0, description="how often the embedded worker looks for queued jobs"
+    )
+
+    # --- webhooks ---
+    webhook_timeout_s: float = Field(
+        15.0, description="a delivery without an answer within this counts as failed"
+    )
+    webhook_schedule_s: tuple[int, ...] = Field(
+        DEFAULT_WEBHOOK_SCHEDULE_S, description="delay before each delivery attempt (JSON list in the env)"
+    )
+    webhook_sweep_interval_s: float = Field(5.0, description="how often due webhook retries are dispatched")
+
+    # --- embedded runner and logging ---
+    host: str = Field("127.0.0.1", description="address the embedded API listens on")
+    port: int = Field(8000, description="port the embedded API listens on")
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    log_level: str = Field("INFO", description="root log level")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read the environment now; keyword overrides win (used by tests and the embedded runner)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,218 @@
+"""Object storage: one small interface, a local-folder backend and an S3 backend (AWS, MinIO, moto).
+
+Keys are built here from ids only (never from user text) and checked against one pattern before use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.ids import is_valid_id
+from core.settings import Settings
+
+KEY_PATTERN = re.compile(r"^(models|jobs)/[a-z]{2,4}_[0-9a-f]{28}(/[a-z0-9_]+)*/?[a-z0-9_]*(\.[a-z]{2,12})?$")
+CHUNK_BYTES = 1024 * 1024
+
+
+class ObjectNotFound(KeyError):
+    pass
+
+
+def _checked_id(value: str) -> str:
+    if not is_valid_id(value):
+        raise ValueError(f"not a resource id: {value!r}")
+    return value
+
+
+def model_prefix(model_id: str) -> str:
+    return f"models/{_checked_id(model_id)}/"
+
+
+def input_key(model_id: str) -> str:
+    return model_prefix(model_id) + "input.png"
+
+
+def checkpoint_key(model_id: str) -> str:
+    return model_prefix(model_id) + "checkpoint.safetensors"
+
+
+def stage_key(model_id: str, stage: int) -> str:
+    return model_prefix(model_id) + f"stages/{int(stage)}.safetensors"
+
+
+def sample_key(model_id: str, sample_id: str) -> str:
+    return model_prefix(model_id) + f"samples/{_checked_id(sample_id)}.png"
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{_checked_id(job_id)}/"
+
+
+def check_key(key: str) -> str:
+    if not KEY_PATTERN.match(key) or ".." in key:
+        raise ValueError(f"not a storage key: {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+    def exists(self, key: str) -> bool: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def presigned_url(self, key: str) -> str | None:
+        """A time-limited download URL, or None when downloads must go through the API."""
+        ...
+
+    def check(self) -> None:
+        """Raise if the storage cannot be reached (readiness probe)."""
+        ...
+
+
+class LocalStorage:
+    """Objects as files under one root; writes go to a temp file and are renamed, so readers never see halves."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"key escapes the storage root: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as e:
+            raise ObjectNotFound(key) from e
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            f = self._path(key).open("rb")
+        except FileNotFoundError as e:
+            raise ObjectNotFound(key) from e
+        with f:
+            while chunk := f.read(CHUNK_BYTES):
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.exists():
+            return 0
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        for p in files:
+            p.unlink(missing_ok=True)
+        for d in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+            d.rmdir()
+        folder.rmdir()
+        return len(files)
+
+    def presigned_url(self, key: str) -> str | None:
+        return None
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise OSError(f"storage folder {self.root} is not writable")
+
+
+class S3Storage:
+    def __init__(self, settings: Settings, client: Any = None) -> None:
+        import boto3  # imported here: the local backend should not pay for boto3's import
+        from botocore.config import Config
+
+        self.bucket = settings.s3_bucket
+        self.expiry_s = settings.presign_expiry_s
+        self.client = client or boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+        )
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=check_key(key))
+        except self.client.exceptions.NoSuchKey as e:
+            raise ObjectNotFound(key) from e
+        body: bytes = response["Body"].read()
+        return body
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=check_key(key))
+        except self.client.exceptions.NoSuchKey as e:
+            raise ObjectNotFound(key) from e
+        yield from response["Body"].iter_chunks(CHUNK_BYTES)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        check_key(prefix)
+        deleted = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys: list[Any] = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
+    def presigned_url(self, key: str) -> str | None:
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": check_key(key)}, ExpiresIn=self.expiry_s
+        )
+        return url
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if missing (tests, first start against a fresh MinIO)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+
+def make_storage(settings: Settings) -> Storage:
+    if settings.storage_backend == "s3":
+        return S3Storage(settings)
+    return LocalStorage(settings.storage_dir)

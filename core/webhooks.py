@@ -1,0 +1,242 @@
+"""Webhooks after the Standard Webhooks spec (standardwebhooks.com).
+
+Outbox: `enqueue_job_event` writes a WebhookDelivery row in the caller's transaction (the one that changes the
+job's state), so a crash between "succeeded" and "sent" cannot lose the webhook. Delivery happens later, by a
+Celery task or the embedded worker, with growing gaps over more than a day; every attempt is recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.ids import new_id
+from core.models import DeliveryState, Job, JobKind, Model, Owner, WebhookAttempt, WebhookDelivery, utcnow
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_EVENTS = ("model.succeeded", "model.failed", "model.canceled")
+JOB_EVENTS = ("job.succeeded", "job.failed", "job.canceled")
+ALL_EVENTS = MODEL_EVENTS + JOB_EVENTS
+# Session.info key under which the ids of deliveries created in this transaction are collected,
+# so the caller can send them right after commit (the periodic sweep catches any it misses).
+NEW_DELIVERIES = "new_webhook_deliveries"
+LEASE_S = 60  # a claimed delivery is not handed to another sender for this long
+
+
+# --- signing -------------------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _secret_bytes(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        "content-type": "application/json",
+        "user-agent": "consingan-webhooks/1",
+    }
+
+
+# --- URL policy (full SSRF protection with DNS resolution is issue #6) -----------------------------------
+
+
+def check_url(url: str, allow_private: bool) -> None:
+    """Raise ValueError for URLs we refuse to call: not http(s), no host, or loopback/private literals."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("webhook_url must be an absolute http(s) URL")
+    if parts.username or parts.password:
+        raise ValueError("webhook_url must not contain credentials")
+    if allow_private:
+        return
+    host = parts.hostname.lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        raise ValueError("webhook_url must not point at a local host name")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if not address.is_global:
+        raise ValueError("webhook_url must not point at a private, loopback or link-local address")
+
+
+# --- outbox ----------------------------------------------------------------------------------------------
+
+
+def event_type_for(job: Job) -> str:
+    return f"{'model' if job.kind == JobKind.TRAIN else 'job'}.{job.state}"
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def enqueue_job_event(session: Session, job: Job) -> str | None:
+    """Write the outbox row announcing `job`'s final state, if its model asked for that event."""
+    model = session.get(Model, job.model_id)
+    event_type = event_type_for(job)
+    if model is None or not model.webhook_url or event_type not in (model.webhook_events or []):
+        return None
+    now = utcnow()
+    data: dict[str, Any] = {"model_id": model.id, "job_id": job.id, "kind": job.kind, "state": job.state}
+    if job.error:
+        data["error"] = job.error
+    body = json.dumps({"type": event_type, "timestamp": _iso(now), "data": data}, separators=(",", ":"))
+    delivery = WebhookDelivery(
+        id=new_id("msg"),
+        owner_id=job.owner_id,
+        model_id=model.id,
+        job_id=job.id,
+        event_type=event_type,
+        url=model.webhook_url,
+        payload=body,
+        state=DeliveryState.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.info.setdefault(NEW_DELIVERIES, []).append(delivery.id)
+    return delivery.id
+
+
+def due_delivery_ids(session: Session, limit: int = 100) -> list[str]:
+    query = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.state == DeliveryState.PENDING.value, WebhookDelivery.next_attempt_at <= utcnow()
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+# --- delivery --------------------------------------------------------------------------------------------
+
+
+def _claim(session: Session, delivery_id: str) -> bool:
+    """Take a due delivery for LEASE_S seconds; a second sender (sweep + direct task) gets False."""
+    now = utcnow()
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.state == DeliveryState.PENDING.value,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=now + dt.timedelta(seconds=LEASE_S)),
+        execution_options={"synchronize_session": False},
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def _post(client: httpx.Client, delivery: WebhookDelivery, secret: str) -> tuple[int | None, str | None]:
+    body = delivery.payload.encode()
+    headers = signed_headers(secret, delivery.id, int(time.time()), body)
+    try:
+        response = client.post(delivery.url, content=body, headers=headers)
+    except httpx.HTTPError as e:
+        return None, f"{type(e).__name__}: {e}"[:500]
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    return response.status_code, error
+
+
+def _record_attempt(
+    delivery: WebhookDelivery,
+    status: int | None,
+    error: str | None,
+    duration_ms: int,
+    schedule: tuple[int, ...],
+) -> WebhookAttempt:
+    now = utcnow()
+    delivery.attempts += 1
+    delivery.last_status_code = status
+    delivery.last_error = error
+    if error is None:
+        delivery.state = DeliveryState.DELIVERED.value
+        delivery.finished_at = now
+    elif status == 410 or delivery.attempts >= len(schedule):
+        delivery.state = DeliveryState.FAILED.value  # 410 Gone: the receiver asked us to stop
+        delivery.finished_at = now
+    else:
+        delivery.next_attempt_at = now + dt.timedelta(seconds=schedule[delivery.attempts])
+    return WebhookAttempt(
+        delivery_id=delivery.id,
+        number=delivery.attempts,
+        attempted_at=now,
+        status_code=status,
+        error=error,
+        duration_ms=duration_ms,
+    )
+
+
+def deliver(
+    db: Database, settings: Settings, delivery_id: str, client: httpx.Client | None = None
+) -> bool | None:
+    """One attempt. True delivered, False failed (retried later unless out of attempts), None not due/claimed.
+    No transaction is held open during the HTTP call."""
+    with db.session() as session:
+        if not _claim(session, delivery_id):
+            return None
+    with db.session() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None
+        owner = session.get(Owner, delivery.owner_id)
+        assert owner is not None
+        secret = owner.webhook_secret
+        session.expunge(delivery)
+    started = time.monotonic()
+    own_client = client is None
+    http = client or httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
+    try:
+        status, error = _post(http, delivery, secret)
+    finally:
+        if own_client:
+            http.close()
+    duration_ms = int((time.monotonic() - started) * 1000)
+    with db.session() as session:
+        delivery = session.merge(delivery)
+        session.add(_record_attempt(delivery, status, error, duration_ms, settings.webhook_schedule_s))
+    log.info(
+        "webhook attempt",
+        extra={
+            "delivery_id": delivery_id,
+            "model_id": delivery.model_id,
+            "job_id": delivery.job_id,
+            "status_code": status,
+            "error": error,
+            "attempt": delivery.attempts,
+        },
+    )
+    return error is None

@@ -64,6 +64,7 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes: ...
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
     def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def presigned_url(self, key: str) -> str | None:
         """A time-limited download URL, or None when downloads must go through the API."""
@@ -116,6 +117,9 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
         folder = self._path(prefix.rstrip("/"))
@@ -181,6 +185,9 @@ class S3Storage:
                 return False
             raise
         return True
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
 
     def delete_prefix(self, prefix: str) -> int:
         check_key(prefix)

@@ -1,0 +1,57 @@
+"""The FastAPI app factory. `uvicorn --factory api.app:create_app` reads settings from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.deps import Services
+from api.limits import BodySizeLimit
+from api.problems import install_problem_handlers
+from api.routers import health, jobs, models
+from core.db import Database
+from core.logs import configure_logging
+from core.queue import JobQueue, make_queue
+from core.settings import Settings, get_settings
+from core.storage import Storage, make_storage
+
+DESCRIPTION = """
+Upload one image, get a trained single-image GAN (ConSinGAN), then draw as many new images of the same scene as
+you want. Training and sampling are **jobs**: `queued → running → succeeded | failed | canceled`.
+
+* Auth: `Authorization: Bearer <api key>` (`python -m core.keys create --owner NAME`).
+* Errors: RFC 9457 `application/problem+json`, with a stable `type` URI.
+* `Idempotency-Key` on POSTs makes retries safe; `Prefer: wait=N` returns a finished job inline.
+* Webhooks follow Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+"""
+# Multipart framing and form fields ride on top of the image itself.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None, storage: Storage | None = None, queue: JobQueue | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    services = Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        storage=storage or make_storage(settings),
+        queue=queue or make_queue(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.db.dispose()
+
+    app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.include_router(health.router)
+    app.include_router(models.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,78 @@
+"""`Annotated` dependency aliases: services, a session per request, the caller, and load-or-404 resources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+
+from core import keys, service
+from core.db import Database
+from core.models import Job, Model, Owner
+from core.queue import JobQueue
+from core.settings import Settings
+from core.storage import Storage
+
+
+@dataclass
+class Services:
+    """Everything a request may need, built once by the app factory."""
+
+    settings: Settings
+    db: Database
+    storage: Storage
+    queue: JobQueue
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    with services.db.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(
+    auto_error=False, description="an API key from `python -m core.keys create --owner NAME`"
+)
+
+
+def get_current_owner(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Owner:
+    owner = keys.owner_for_key(session, credentials.credentials) if credentials else None
+    if owner is None:
+        raise HTTPException(
+            401, "send `Authorization: Bearer <api key>`", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return owner
+
+
+CurrentOwner = Annotated[Owner, Depends(get_current_owner)]
+
+ModelId = Annotated[str, Path(max_length=40, examples=["mdl_0193a1b2c3d4e5f60718293a4b5c"])]
+JobId = Annotated[str, Path(max_length=40, examples=["job_0193a1b2c3d4e5f60718293a4b5c"])]
+
+
+def get_model(model_id: ModelId, session: SessionDep, owner: CurrentOwner) -> Model:
+    return service.get_model(session, owner.id, model_id)
+
+
+def get_job(job_id: JobId, session: SessionDep, owner: CurrentOwner) -> Job:
+    return service.get_job(session, owner.id, job_id)
+
+
+ModelDep = Annotated[Model, Depends(get_model)]
+JobDep = Annotated[Job, Depends(get_job)]

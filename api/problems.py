@@ -1,0 +1,114 @@
+"""RFC 9457 problem+json for every error: service errors, validation errors, 404/405 and crashes alike."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://consingan.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+BODY_TOO_LARGE_FLAG = "consingan.body_too_large"  # set in the ASGI scope by api.limits
+
+HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Missing or invalid API key"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    request: Request,
+    headers: dict[str, str] | None = None,
+    **ext: Any,
+) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body["instance"] = request.url.path
+    body.update(ext)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return problem(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extensions)
+
+
+def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # `ctx` and `input` may hold exceptions or bytes; the location, message and type are what clients need.
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _jsonable_errors(exc)
+    detail = (
+        "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    )
+    return problem(422, "validation", "Request validation failed", detail, request, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if request.scope.get(BODY_TOO_LARGE_FLAG):
+        # FastAPI turns any body-parsing failure into a 400; ours was the size limit.
+        status = 413
+    slug, title = HTTP_SLUGS.get(status, ("http-error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) and status != 413 else title
+    return problem(status, slug, title, detail, request, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return problem(
+        500, "internal", "Internal error", "an unexpected error occurred; it has been logged", request
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": title,
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "example": {
+                    "type": PROBLEM_BASE + slug,
+                    "title": title,
+                    "status": status,
+                    "detail": "what went wrong and how to fix it",
+                    "instance": "/v1/models",
+                }
+            }
+        },
+    }
+    for status, slug, title in [
+        (401, "unauthorized", "Missing or invalid API key"),
+        (404, "not-found", "Not found"),
+        (422, "validation", "Request validation failed"),
+    ]
+}

@@ -1,0 +1,40 @@
+"""`Prefer: wait=N` (RFC 7240, as Replicate uses it): hold the response until the job ends or N seconds pass."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from core.db import Database
+from core.models import FINAL_STATES, Job
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+POLL_S = 0.25
+
+
+def requested_wait(prefer: str | None, cap_s: float) -> float:
+    """Seconds to wait from a Prefer header; 0 when absent. Capped so a request cannot hang forever."""
+    match = _WAIT.search(prefer or "")
+    return min(float(match.group(1)), cap_s) if match else 0.0
+
+
+def _job_state(db: Database, job_id: str) -> str | None:
+    with db.sessions() as session:
+        return session.scalar(select(Job.state).where(Job.id == job_id))
+
+
+async def wait_until_final(db: Database, job_id: str, timeout_s: float) -> bool:
+    """True when the job reached a final state within `timeout_s` (polls the database; no thread held)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = await run_in_threadpool(_job_state, db, job_id)
+        if state is None or state in FINAL_STATES:
+            return state is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(POLL_S, remaining))

@@ -1,0 +1,59 @@
+"""The Celery app of the GPU worker: `celery -A worker.celery_app worker -Q gpu,webhooks`.
+
+Settings come from the environment (CONSINGAN_*) when this module is imported by the Celery CLI.
+Choices and why (see docs/service-notes.md): JSON only (pickle over a broker is RCE); acks_late +
+reject_on_worker_lost (a killed worker's job goes back); prefetch 1 (a worker must not hoard GPU jobs);
+one fresh process per task (GPU memory is returned); a visibility timeout above the longest job; no result
+backend (state lives in the database).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+from kombu import Queue
+
+from core.logs import configure_logging
+from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND, configure_celery
+from core.settings import Settings, get_settings
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("consingan", include=["worker.tasks"])
+    configure_celery(app, settings)
+    gpu_routes = {name: {"queue": settings.gpu_queue} for name in TASK_FOR_KIND.values()}
+    webhook_routes = {
+        name: {"queue": settings.webhooks_queue} for name in (TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS)
+    }
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1,
+        task_time_limit=settings.task_time_limit_s,
+        task_soft_time_limit=max(settings.task_time_limit_s - 60, 1),
+        task_queues=(Queue(settings.gpu_queue), Queue(settings.webhooks_queue)),
+        task_routes={**gpu_routes, **webhook_routes},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        # Celery beat (`celery -A worker.celery_app beat`) sends due webhook retries; direct sends cover the first try.
+        beat_schedule={
+            "dispatch-due-webhooks": {
+                "task": TASK_DISPATCH_WEBHOOKS,
+                "schedule": settings.webhook_sweep_interval_s,
+                "options": {"queue": settings.webhooks_queue, "expires": settings.webhook_sweep_interval_s},
+            }
+        },
+    )
+    return app
+
+
+settings = get_settings()
+app = make_celery(settings)
+
+
+@setup_logging.connect
+def _logging(**_kwargs: Any) -> None:
+    configure_logging(settings.log_format, settings.log_level)

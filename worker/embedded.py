@@ -1,0 +1,114 @@
+"""`python -m worker.embedded` (`make run`): the whole service on one machine, no servers to install.
+
+SQLite file + local folder under ./data, migrations applied, the API (uvicorn) in a subprocess, and in this
+process a worker loop that claims queued jobs (the same pipeline code as the Celery worker) while a thread
+delivers due webhooks. GPU when torch sees one, else CPU (use `preset=quick` there).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+
+from sqlalchemy import update
+
+from core import jobs, webhooks
+from core.logs import configure_logging
+from core.migrate import upgrade_to_head
+from core.models import Job, JobState
+from core.settings import Settings, get_settings
+from worker import pipeline
+
+log = logging.getLogger("worker.embedded")
+
+
+def requeue_abandoned(ctx: pipeline.WorkerContext) -> int:
+    """Jobs left `running` by a previous embedded run that died: this is the only worker, so they are
+    orphans. Back to `queued`; training resumes from the last stored stage."""
+    with ctx.db.session() as session:
+        result = session.execute(
+            update(Job).where(Job.state == JobState.RUNNING.value).values(state=JobState.QUEUED.value)
+        )
+        count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        log.warning("re-queued jobs abandoned by a previous run", extra={"count": count})
+    return count
+
+
+def start_api(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CONSINGAN_QUEUE_MODE": "embedded"}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+    command += ["--host", settings.host, "--port", str(settings.port), "--log-level", "warning"]
+    return subprocess.Popen(command, env=env)
+
+
+def deliver_webhooks_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        try:
+            with ctx.db.sessions() as session:
+                due = webhooks.due_delivery_ids(session)
+            for delivery_id in due:
+                webhooks.deliver(ctx.db, ctx.settings, delivery_id)
+        except Exception:
+            log.exception("webhook delivery loop error")
+
+
+def work_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
+    while not stop.is_set():
+        with ctx.db.sessions() as session:
+            job_id = jobs.next_queued_job_id(session)
+        if job_id is None:
+            stop.wait(ctx.settings.embedded_poll_interval_s)
+            continue
+        pipeline.run_job(ctx, job_id)
+
+
+def main() -> int:
+    settings = get_settings(queue_mode="embedded")
+    configure_logging(os.environ.get("CONSINGAN_LOG_FORMAT", "text"), settings.log_level)
+    upgrade_to_head(settings.database_url)
+    ctx = pipeline.build_context(settings)
+    requeue_abandoned(ctx)
+    api = start_api(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signum})
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    threading.Thread(target=deliver_webhooks_forever, args=(ctx, stop), daemon=True).start()
+    log.info(
+        "embedded service up",
+        extra={
+            "url": f"http://{settings.host}:{settings.port}",
+            "docs": f"http://{settings.host}:{settings.port}/docs",
+            "device": ctx.device,
+            "database": settings.database_url,
+            "storage": str(settings.storage_dir),
+        },
+    )
+    try:
+        work_forever(ctx, stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        api.terminate()
+        try:
+            api.wait(10)
+        except subprocess.TimeoutExpired:
+            api.kill()
+        time.sleep(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Thin Celery tasks: take an id, hand it to the pipeline. State lives in the database, not in results."""
+
+from __future__ import annotations
+
+import logging
+
+from core import webhooks
+from core.models import JobKind
+from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND
+from worker import pipeline
+from worker.celery_app import app, settings
+
+log = logging.getLogger(__name__)
+_context: pipeline.WorkerContext | None = None
+
+
+def context() -> pipeline.WorkerContext:
+    """Built on first use inside the process that runs tasks (after the fork), then reused."""
+    global _context
+    if _context is None:
+        _context = pipeline.build_context(settings)
+    return _context
+
+
+@app.task(name=TASK_FOR_KIND[JobKind.TRAIN])
+def train(job_id: str) -> None:
+    pipeline.run_job(context(), job_id)
+
+
+@app.task(name=TASK_FOR_KIND[JobKind.SAMPLE])
+def sample(job_id: str) -> None:
+    pipeline.run_job(context(), job_id)
+
+
+@app.task(name=TASK_FOR_KIND[JobKind.HARMONIZE])
+def harmonize(job_id: str) -> None:
+    pipeline.run_job(context(), job_id)  # fails the job with a reason until issue #4 lands
+
+
+@app.task(name=TASK_DELIVER_WEBHOOK, time_limit=120, soft_time_limit=100)
+def deliver_webhook(delivery_id: str) -> None:
+    ctx = context()
+    webhooks.deliver(ctx.db, ctx.settings, delivery_id)
+
+
+@app.task(name=TASK_DISPATCH_WEBHOOKS, time_limit=60)
+def dispatch_webhooks() -> None:
+    ctx = context()
+    with ctx.db.sessions() as session:
+        due = webhooks.due_delivery_ids(session)
+    for delivery_id in due:
+        ctx.queue.send_webhook(delivery_id)
+    if due:
+        log.info("due webhooks dispatched", extra={"count": len(due)})

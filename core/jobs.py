@@ -116,10 +116,11 @@ def _finish(
     won = _conditional_update(session, job.id, expected, state=state.value, finished_at=now, error=error)
     if not won:
         return False
-    session.refresh(job)
+    # Reload in this session (the caller's object may come from another, e.g. the worker's).
+    fresh = session.get_one(Job, job.id, populate_existing=True)
     data = {"error": error} if error else None
     add_event(session, job.id, state.value, message, data)
-    webhooks.enqueue_job_event(session, job)
+    webhooks.enqueue_job_event(session, fresh)
     return True
 
 
@@ -146,7 +147,7 @@ def request_cancel(session: Session, job: Job) -> bool:
     flagged = _conditional_update(session, job.id, JobState.RUNNING, cancel_requested=True)
     if flagged:
         add_event(session, job.id, "cancel_requested", "cancel requested; the worker stops within seconds")
-        session.refresh(job)
+        session.get_one(Job, job.id, populate_existing=True)
     return flagged
 
 

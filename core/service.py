@@ -64,6 +64,7 @@ def create_model(
         session.add(model)
         session.flush()
         job = jobs.create_job(session, model, JobKind.TRAIN, {})
+        session.refresh(model, ["train_job"])  # load the view of the new job now, while it is flushed
         if before_commit:
             before_commit(model)
         session.commit()

@@ -42,7 +42,7 @@ def requeue_abandoned(ctx: pipeline.WorkerContext) -> int:
 
 
 def start_api(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CONSINGAN_QUEUE_MODE": "embedded"}
+    env = {"CONSINGAN_LOG_FORMAT": "text", **os.environ, "CONSINGAN_QUEUE_MODE": "embedded"}
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
     command += ["--host", settings.host, "--port", str(settings.port), "--log-level", "warning"]
     return subprocess.Popen(command, env=env)
@@ -66,7 +66,11 @@ def work_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
         if job_id is None:
             stop.wait(ctx.settings.embedded_poll_interval_s)
             continue
-        pipeline.run_job(ctx, job_id)
+        try:
+            pipeline.run_job(ctx, job_id)
+        except Exception:  # e.g. the database went away mid-job; keep serving, the job is left running
+            log.exception("job run failed", extra={"job_id": job_id})
+            stop.wait(ctx.settings.embedded_poll_interval_s)
 
 
 def main() -> int:

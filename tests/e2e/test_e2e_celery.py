@@ -1,0 +1,109 @@
+"""End to end through a real Celery worker process: upload, train, sample, download, signed webhook."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from standardwebhooks.webhooks import Webhook
+
+from core.queue import CeleryQueue
+from tests.service_fixtures import RUN_ID, scene_image, settings_env
+
+pytestmark = pytest.mark.e2e
+
+FINAL = {"succeeded", "failed", "canceled"}
+
+
+@pytest.fixture(scope="module")
+def celery_worker(
+    settings: Any, redis_url: str, storage: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """`celery -A worker.celery_app worker` as production runs it (prefork, one process per task), with the
+    test's settings passed through CONSINGAN_* variables."""
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {**os.environ, **settings_env(settings), "CONSINGAN_BROKER_URL": redis_url}
+    command = [
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
+        "-Q", f"{settings.gpu_queue},{settings.webhooks_queue}",
+        "-n", f"e2e-{RUN_ID}@%h", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while b"ready" not in log_path.read_bytes() and time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        yield log_path
+    finally:
+        process.terminate()  # warm shutdown
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def wait_for(
+    client: Any, path: str, headers: dict[str, str], log: Path, timeout_s: float = 240
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(path, headers=headers).json()
+        if body["state"] in FINAL:
+            return body
+        time.sleep(0.5)
+    pytest.fail(f"{path} did not finish in {timeout_s}s; worker log:\n{log.read_text()[-5000:]}")
+
+
+def test_upload_train_sample_download_and_signed_webhook(
+    celery_worker: Path, make_client: Any, settings: Any, redis_url: str, caller: Any, receiver: Any
+) -> None:
+    client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
+    created = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data={
+            "preset": "quick", "train_stages": "2", "iters_per_stage": "10", "max_size": "32", "seed": "11",
+            "webhook_url": receiver.url, "webhook_events": "model.succeeded,model.failed",
+        },
+        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    model = wait_for(client, created.headers["location"], caller.headers, celery_worker)
+    assert model["state"] == "succeeded", f"{model['error']}\n{celery_worker.read_text()[-5000:]}"
+    assert model["progress"]["percent"] == pytest.approx(100.0, abs=0.5)
+
+    samples = client.get(f"/v1/models/{model['id']}/samples", headers=caller.headers).json()["data"]
+    assert len(samples) == 8 and all(s["is_preview"] for s in samples)
+    png = httpx.get(samples[0]["url"]).content  # presigned S3 URL, no API key needed
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        assert image.mode == "RGB" and image.size == (samples[0]["width"], samples[0]["height"])
+
+    (hit,) = receiver.wait(1, timeout_s=60)
+    payload = Webhook(caller.webhook_secret).verify(hit.body, hit.headers)  # the independent implementation
+    assert payload["type"] == "model.succeeded" and payload["data"]["model_id"] == model["id"]
+
+    drawn = client.post(
+        f"/v1/models/{model['id']}/samples",
+        headers={**caller.headers, "Prefer": "wait=60"},
+        json={"n": 2, "scale_w": 1.5},
+    )
+    assert drawn.status_code == 200, drawn.text  # the worker's next fresh child process ran it
+    assert drawn.json()["state"] == "succeeded" and len(drawn.json()["samples"]) == 2
+    events = client.get(f"/v1/jobs/{model['train_job_id']}/events", headers=caller.headers).json()["data"]
+    assert [e["type"] for e in events][:2] == ["queued", "started"] and events[-1]["type"] == "succeeded"

@@ -1,0 +1,248 @@
+"""The pipeline on real Postgres and S3 with tiny CPU trainings: results, redelivery, cancel, failures, resume."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+import engine
+from core import service
+from core.images import validate_image
+from core.keys import create_key, get_or_create_owner
+from core.models import Job, JobEvent, JobState, Model, Sample, WebhookDelivery
+from core.storage import checkpoint_key, stage_key
+from tests.service_fixtures import TINY_TRAINING, Caller, RecordingQueue, object_keys, scene_image
+from worker import pipeline, tasks
+
+LIMITS = {"max_pixels": 40_000_000, "max_side": 8192, "min_side": 16}
+
+
+@pytest.fixture(scope="module")
+def owner(db: Any) -> Caller:
+    with db.session() as session:
+        o = get_or_create_owner(session, f"worker-tests-{time.time_ns()}")
+        return Caller(o.id, o.name, create_key(session, o), o.webhook_secret)
+
+
+def new_model(
+    db: Any, storage: Any, owner_id: str, params: dict[str, Any], webhook_url: str | None = None
+) -> Model:
+    image = validate_image(scene_image(), **LIMITS)
+    with db.sessions() as session:
+        events = ["model.succeeded", "model.failed", "model.canceled", "job.succeeded"]
+        return service.create_model(
+            session, storage, RecordingQueue(), owner_id, image, {"seed": 1, **params}, webhook_url, events
+        )
+
+
+def job_of(db: Any, job_id: str) -> Job:
+    with db.sessions() as session:
+        return session.get_one(Job, job_id)
+
+
+def event_types(db: Any, job_id: str) -> list[str]:
+    with db.sessions() as session:
+        return list(
+            session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id).order_by(JobEvent.id))
+        )
+
+
+class CountingTrain:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.real = engine.train
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        resume = kwargs.get("resume")
+        self.calls.append(
+            {"resumed_at": resume.stages_done if resume is not None else None}
+        )  # train mutates it
+        return self.real(*args, **kwargs)
+
+
+@dataclass
+class Trained:
+    model: Model
+    job_id: str
+    ctx: pipeline.WorkerContext
+    train_calls: int
+
+
+@pytest.fixture(scope="module")
+def trained(db: Any, storage: Any, settings: Any, owner: Caller) -> Iterator[Trained]:
+    """One tiny training through the Celery task function, delivered TWICE (as Celery may redeliver)."""
+    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    model = new_model(db, storage, owner.owner_id, TINY_TRAINING, webhook_url="https://example.com/hook")
+    assert model.train_job is not None
+    counting = CountingTrain()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks, "_context", ctx)
+        mp.setattr(engine, "train", counting)
+        tasks.train.run(model.train_job.id)
+        tasks.train.run(model.train_job.id)  # the redelivery
+    yield Trained(model, model.train_job.id, ctx, len(counting.calls))
+
+
+def test_training_stores_checkpoint_previews_and_outbox(trained: Trained, db: Any, storage: Any) -> None:
+    job = job_of(db, trained.job_id)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert job.attempts == 1 and job.progress and job.progress["percent"] == pytest.approx(100.0, abs=0.5)
+    model_id = trained.model.id
+    assert storage.exists(checkpoint_key(model_id)) and storage.exists(stage_key(model_id, 0))
+    with db.sessions() as session:
+        model = session.get_one(Model, model_id)
+        assert model.checkpoint_key == checkpoint_key(model_id)
+        assert model.train_config and model.train_config["iters_per_stage"] == 3
+        previews = list(session.scalars(select(Sample).where(Sample.model_id == model_id)))
+        outbox = list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == job.id)))
+    assert len(previews) == 8 and all(p.is_preview for p in previews)
+    assert {f"models/{model_id}/samples/{p.id}.png" for p in previews} <= set(
+        object_keys(storage, f"models/{model_id}/")
+    )
+    assert [d.event_type for d in outbox] == ["model.succeeded"]
+    assert isinstance(trained.ctx.queue, RecordingQueue) and trained.ctx.queue.webhooks == [outbox[0].id]
+    types = event_types(db, job.id)
+    assert types[:2] == ["queued", "started"] and types[-1] == "succeeded" and "stage_done" in types
+
+
+def test_redelivered_task_does_not_train_twice(trained: Trained, db: Any) -> None:
+    assert trained.train_calls == 1
+    assert event_types(db, trained.job_id).count("started") == 1
+
+
+def test_sample_job_draws_images_at_another_aspect(trained: Trained, db: Any, storage: Any) -> None:
+    with db.sessions() as session:
+        model = session.get_one(Model, trained.model.id)
+        job = service.create_sample_job(
+            session,
+            RecordingQueue(),
+            model,
+            {"n": 3, "seed": 2, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0},
+        )
+    assert pipeline.run_job(trained.ctx, job.id) == JobState.SUCCEEDED
+    with db.sessions() as session:
+        samples = list(session.scalars(select(Sample).where(Sample.job_id == job.id)))
+    assert len(samples) == 3 and not any(s.is_preview for s in samples)
+    widths = {s.width for s in samples}
+    heights = {s.height for s in samples}
+    assert len(widths) == 1 and len(heights) == 1 and widths.pop() > heights.pop()  # 48x40 scene, wider still
+    with Image.open(io.BytesIO(storage.get(samples[0].key))) as image:
+        assert image.format == "PNG" and image.size == (samples[0].width, samples[0].height)
+
+
+class ThreadQueue(RecordingQueue):
+    """A queue whose 'worker' is a thread running the real pipeline (for Prefer: wait through the API)."""
+
+    def __init__(self, ctx: pipeline.WorkerContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def send_job(self, job_id: str, kind: Any) -> None:
+        super().send_job(job_id, kind)
+        threading.Thread(target=pipeline.run_job, args=(self.ctx, job_id), daemon=True).start()
+
+
+def test_prefer_wait_returns_finished_samples_inline(
+    trained: Trained, make_client: Any, owner: Caller
+) -> None:
+    client = make_client(queue=ThreadQueue(trained.ctx))
+    response = client.post(
+        f"/v1/models/{trained.model.id}/samples",
+        headers={**owner.headers, "Prefer": "wait=60"},
+        json={"n": 2, "seed": 9},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["preference-applied"] == "wait=60"
+    body = response.json()
+    assert body["state"] == "succeeded" and len(body["samples"]) == 2
+    download = httpx.get(body["samples"][0]["url"])  # presigned S3 URL
+    with Image.open(io.BytesIO(download.content)) as image:
+        image.load()
+        assert image.size == (body["samples"][0]["width"], body["samples"][0]["height"])
+    listed = client.get(f"/v1/models/{trained.model.id}/samples?limit=100", headers=owner.headers).json()
+    assert {s["id"] for s in body["samples"]} <= {s["id"] for s in listed["data"]}
+
+
+def test_cancel_running_training_stops_within_seconds(
+    db: Any, storage: Any, settings: Any, owner: Caller
+) -> None:
+    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    model = new_model(db, storage, owner.owner_id, {**TINY_TRAINING, "iters_per_stage": 5000})
+    assert model.train_job is not None
+    job_id = model.train_job.id
+    result: list[str | None] = []
+    thread = threading.Thread(target=lambda: result.append(pipeline.run_job(ctx, job_id)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while job_of(db, job_id).state != JobState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # well inside the training loop
+    with db.sessions() as session:
+        service.cancel_job(session, session.get_one(Job, job_id))
+    canceled_at = time.monotonic()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and result == [JobState.CANCELED]
+    assert time.monotonic() - canceled_at < 10
+    assert event_types(db, job_id)[-2:] == ["cancel_requested", "canceled"]
+    with db.sessions() as session:
+        outbox = session.scalars(
+            select(WebhookDelivery.event_type).where(WebhookDelivery.job_id == job_id)
+        ).all()
+    assert list(outbox) == []  # no webhook_url on this model
+
+
+def test_config_the_engine_rejects_fails_with_its_reason(
+    db: Any, storage: Any, settings: Any, owner: Caller
+) -> None:
+    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    model = new_model(
+        db, storage, owner.owner_id, {"preset": "quick", "max_size": 20, "min_size": 30}, "https://e.com/h"
+    )
+    assert model.train_job is not None
+    assert pipeline.run_job(ctx, model.train_job.id) == JobState.FAILED
+    job = job_of(db, model.train_job.id)
+    assert "min_size" in (job.error or "")
+    with db.sessions() as session:
+        outbox = session.scalars(
+            select(WebhookDelivery.event_type).where(WebhookDelivery.job_id == job.id)
+        ).all()
+    assert list(outbox) == ["model.failed"]
+
+
+def test_unsupported_kind_fails_with_reason(trained: Trained, db: Any) -> None:
+    with db.sessions() as session:
+        model = session.get_one(Model, trained.model.id)
+        from core import jobs
+        from core.models import JobKind
+
+        job = jobs.create_job(session, model, JobKind.HARMONIZE)
+        session.commit()
+    assert pipeline.run_job(trained.ctx, job.id) == JobState.FAILED
+    assert "not supported" in (job_of(db, job.id).error or "")
+
+
+def test_requeued_job_resumes_from_the_last_stage_snapshot(
+    trained: Trained, db: Any, storage: Any, settings: Any, owner: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = new_model(db, storage, owner.owner_id, TINY_TRAINING)
+    assert model.train_job is not None
+    storage.put(
+        stage_key(model.id, 0), storage.get(stage_key(trained.model.id, 0)), "application/octet-stream"
+    )
+    with db.session() as session:
+        session.get_one(Job, model.train_job.id).stages_done = 1  # as a crashed attempt would have left it
+    counting = CountingTrain()
+    monkeypatch.setattr(engine, "train", counting)
+    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    assert pipeline.run_job(ctx, model.train_job.id) == JobState.SUCCEEDED
+    (call,) = counting.calls
+    assert call["resumed_at"] == 1

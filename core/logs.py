@@ -38,9 +38,15 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installed, so a second call replaces it and leaves others alone."""
+
+
 def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _OurHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if isinstance(h, _OurHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Svix's schedule (Standard Webhooks): immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h -> about 27.6 h.
@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="port the embedded API listens on")
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
     log_level: str = Field("INFO", description="root log level")
+
+    @model_validator(mode="after")
+    def _visibility_outlasts_jobs(self) -> Settings:
+        # Otherwise Redis hands a still-running job to a second worker (celery/celery#5935).
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("visibility_timeout_s must be larger than task_time_limit_s")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from types import FrameType
 
 from sqlalchemy import update
@@ -59,8 +58,11 @@ def deliver_webhooks_forever(ctx: pipeline.WorkerContext, stop: threading.Event)
             log.exception("webhook delivery loop error")
 
 
-def work_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
+def work_forever(ctx: pipeline.WorkerContext, stop: threading.Event, api: subprocess.Popen[bytes]) -> int:
     while not stop.is_set():
+        if api.poll() is not None:
+            log.error("the API process exited (port taken?); stopping", extra={"exit_code": api.returncode})
+            return 1
         with ctx.db.sessions() as session:
             job_id = jobs.next_queued_job_id(session)
         if job_id is None:
@@ -71,6 +73,7 @@ def work_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
         except Exception:  # e.g. the database went away mid-job; keep serving, the job is left running
             log.exception("job run failed", extra={"job_id": job_id})
             stop.wait(ctx.settings.embedded_poll_interval_s)
+    return 0
 
 
 def main() -> int:
@@ -99,8 +102,9 @@ def main() -> int:
             "storage": str(settings.storage_dir),
         },
     )
+    exit_code = 0
     try:
-        work_forever(ctx, stop)
+        exit_code = work_forever(ctx, stop, api)
     except KeyboardInterrupt:
         pass
     finally:
@@ -110,8 +114,7 @@ def main() -> int:
             api.wait(10)
         except subprocess.TimeoutExpired:
             api.kill()
-        time.sleep(0)
-    return 0
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""Local-storage downloads through the API, `Prefer: wait` without a worker, and a broker that is down."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from core.ids import new_id
+from core.models import Job, JobState, Model, Sample
+from core.queue import CeleryQueue
+from core.storage import LocalStorage, checkpoint_key, sample_key
+from tests.service_fixtures import scene_image
+
+
+def _post_model(client: Any, caller: Any, headers: dict[str, str] | None = None) -> Any:
+    return client.post(
+        "/v1/models",
+        headers={**caller.headers, **(headers or {})},
+        data={"preset": "quick"},
+        files={"image": ("scene.png", scene_image(), "image/png")},
+    )
+
+
+def _pretend_trained(db: Any, storage: Any, model_id: str) -> str:
+    """Mark the training done and store one sample, as the worker would."""
+    sample_id = new_id("smp")
+    key = sample_key(model_id, sample_id)
+    storage.put(key, scene_image(), "image/png")
+    with db.session() as session:
+        model = session.get_one(Model, model_id)
+        job = session.scalars(select(Job).where(Job.model_id == model_id)).one()
+        job.state = JobState.SUCCEEDED.value
+        model.checkpoint_key = checkpoint_key(model_id)
+        session.add(
+            Sample(id=sample_id, owner_id=model.owner_id, model_id=model_id, job_id=job.id, key=key,
+                   width=48, height=40, size_bytes=1, is_preview=True)
+        )  # fmt: skip
+    return sample_id
+
+
+def test_local_storage_streams_samples_to_their_owner_only(
+    make_client: Any, caller: Any, make_caller: Any, db: Any, tmp_path: Path
+) -> None:
+    local = LocalStorage(tmp_path / "objects")
+    client = make_client(storage=local)
+    model_id = _post_model(client, caller).json()["id"]
+    sample_id = _pretend_trained(db, local, model_id)
+    (listed,) = client.get(f"/v1/models/{model_id}/samples", headers=caller.headers).json()["data"]
+    assert listed["url"] == f"http://testserver/v1/models/{model_id}/samples/{sample_id}/content"
+    download = client.get(listed["url"], headers=caller.headers)
+    assert download.status_code == 200 and download.content == scene_image()
+    assert download.headers["content-type"] == "image/png"
+    assert client.get(listed["url"], headers=make_caller().headers).status_code == 404
+    assert client.get(listed["url"]).status_code == 401
+    missing = client.get(f"/v1/models/{model_id}/samples/{new_id('smp')}/content", headers=caller.headers)
+    assert missing.status_code == 404
+
+
+def test_s3_downloads_redirect_to_a_presigned_url(client: Any, caller: Any, db: Any, storage: Any) -> None:
+    model_id = _post_model(client, caller).json()["id"]
+    sample_id = _pretend_trained(db, storage, model_id)
+    response = client.get(
+        f"/v1/models/{model_id}/samples/{sample_id}/content", headers=caller.headers, follow_redirects=False
+    )
+    assert response.status_code == 307 and "X-Amz-Signature" in response.headers["location"]
+
+
+def test_prefer_wait_without_a_worker_returns_202_after_the_wait(client: Any, caller: Any) -> None:
+    started = time.monotonic()
+    response = _post_model(client, caller, {"Prefer": "wait=1"})
+    assert response.status_code == 202 and 1.0 <= time.monotonic() - started < 10
+    assert response.headers["preference-applied"] == "wait=1"
+
+
+def test_sample_request_validation_and_start_stage_bound(
+    client: Any, caller: Any, db: Any, storage: Any
+) -> None:
+    model_id = _post_model(client, caller).json()["id"]
+    _pretend_trained(db, storage, model_id)
+    with db.session() as session:
+        session.get_one(Model, model_id).train_config = {"train_stages": 3}
+    url = f"/v1/models/{model_id}/samples"
+    assert client.post(url, headers=caller.headers, json={"n": 0}).status_code == 422
+    assert client.post(url, headers=caller.headers, json={"scale_w": 10}).status_code == 422
+    assert client.post(url, headers=caller.headers, json={"n": 1, "bogus": 1}).status_code == 422
+    too_deep = client.post(url, headers=caller.headers, json={"start_stage": 3})
+    assert too_deep.status_code == 422 and too_deep.json()["errors"][0]["loc"] == ["body", "start_stage"]
+    assert client.post(
+        url,
+        headers=caller.headers,
+        content=b"n=1",
+    ).status_code in (415, 422)
+    ok = client.post(url, headers=caller.headers, json={"n": 2, "start_stage": 2})
+    assert ok.status_code == 202 and ok.headers["location"] == f"/v1/jobs/{ok.json()['id']}"
+
+
+def test_unreachable_broker_fails_the_job_and_answers_503(
+    make_client: Any, settings: Any, caller: Any, db: Any
+) -> None:
+    dead = CeleryQueue(settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"}))
+    dead.app.conf.broker_connection_timeout = 1
+    client = make_client(queue=dead)
+    response = _post_model(client, caller)
+    assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
+    with db.sessions() as session:
+        (job,) = session.scalars(select(Job).where(Job.owner_id == caller.owner_id)).all()
+        assert job.state == JobState.FAILED and "queue" in (job.error or "")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("unavailable")

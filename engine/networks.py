@@ -6,6 +6,8 @@ Convolutions have no padding; the generator pads explicitly so every stage keeps
 from __future__ import annotations
 
 import copy
+import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +27,22 @@ class ConvBlock(nn.Sequential):
         self.add_module("act", nn.LeakyReLU(cfg.leaky_slope))
 
 
-def init_weights(module: nn.Module) -> None:
-    """The original's init: conv weights N(0, 0.02), conv biases left at PyTorch's default; norms N(1, 0.02), 0."""
+def init_weights(module: nn.Module, rng: torch.Generator) -> None:
+    """The original's init: conv weights N(0, 0.02), conv biases PyTorch's default U(+-1/sqrt(fan_in));
+    norm weights N(1, 0.02), biases 0. Drawn from `rng` (CPU) so a seed fixes the whole training."""
     if isinstance(module, nn.Conv2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        nn.init.normal_(module.weight, 0.0, 0.02, generator=rng)
+        if module.bias is not None:
+            bound = 1 / math.sqrt(module.weight[0].numel())
+            nn.init.uniform_(module.bias, -bound, bound, generator=rng)
     elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.normal_(module.weight, 1.0, 0.02, generator=rng)
         nn.init.zeros_(module.bias)
+
+
+def _init_rng(rng: torch.Generator | None) -> torch.Generator:
+    # modules are built on the CPU; without an rng (a checkpoint about to be loaded) any fixed seed will do
+    return rng if rng is not None else torch.Generator().manual_seed(0)
 
 
 def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -47,12 +58,12 @@ def _body(cfg: TrainConfig, *, batch_norm: bool) -> nn.Sequential:
 class Discriminator(nn.Module):
     """Patch critic: [B, 3, H, W] -> [B, 1, H - 2(L+2), W - 2(L+2)] scores (L = num_layers, 3x3 kernels)."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, rng: torch.Generator | None = None) -> None:
         super().__init__()
         self.head = ConvBlock(3, cfg.channels, cfg, batch_norm=False)
         self.body = _body(cfg, batch_norm=False)
         self.tail = nn.Conv2d(cfg.channels, 1, cfg.kernel_size, padding=0)
-        self.apply(init_weights)
+        self.apply(partial(init_weights, rng=_init_rng(rng)))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.tail(self.body(self.head(image)))
@@ -66,14 +77,14 @@ class Generator(nn.Module):
     varies the borders. Otherwise (retarget, harmonization, editing) the sum is zero-padded by L instead.
     """
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, rng: torch.Generator | None = None) -> None:
         super().__init__()
         self.feature_noise = cfg.feature_noise
         self.num_layers = cfg.num_layers
         self.head = ConvBlock(3, cfg.channels, cfg, batch_norm=cfg.batch_norm)
         self.body = nn.ModuleList([_body(cfg, batch_norm=cfg.batch_norm)])
         self.tail = nn.Sequential(nn.Conv2d(cfg.channels, 3, cfg.kernel_size, padding=0), nn.Tanh())
-        self.apply(init_weights)
+        self.apply(partial(init_weights, rng=_init_rng(rng)))
 
     @property
     def num_stages(self) -> int:

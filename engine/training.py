@@ -87,7 +87,7 @@ def train(
     device = torch.device(device)
     rng = rng if rng is not None else make_rng(0, device)
     _check_image(image)
-    model = _start_or_resume(image, cfg, device, resume)
+    model = _start_or_resume(image, cfg, device, resume, _cpu_rng(rng))
     clock = _Clock(model.stage_shapes, cfg, model.stages_done)
     for stage in range(model.stages_done, cfg.train_stages):
         setup = begin_stage(model, stage, rng)
@@ -112,15 +112,25 @@ def _check_image(image: torch.Tensor) -> None:
         raise ValueError("image values must be finite and in [-1, 1]")
 
 
+def _cpu_rng(rng: torch.Generator) -> torch.Generator:
+    """A CPU generator seeded from `rng`, for weight initialisation (modules are built on the CPU)."""
+    seed = int(torch.randint(0, 2**62, (), generator=rng, device=rng.device))
+    return torch.Generator().manual_seed(seed)
+
+
 def _start_or_resume(
-    image: torch.Tensor, cfg: TrainConfig, device: torch.device, resume: TrainedModel | None
+    image: torch.Tensor,
+    cfg: TrainConfig,
+    device: torch.device,
+    resume: TrainedModel | None,
+    init_rng: torch.Generator,
 ) -> TrainedModel:
     reals = [r.to(device) for r in build_pyramid(image.detach().float().cpu(), cfg)]
     if resume is None:
         return TrainedModel(
             config=cfg,
-            generator=Generator(cfg).to(device),
-            discriminator=Discriminator(cfg).to(device),
+            generator=Generator(cfg, init_rng).to(device),
+            discriminator=Discriminator(cfg, init_rng).to(device),
             reals=reals,
             fixed_noise=[],
             noise_amp=[],

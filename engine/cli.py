@@ -1,0 +1,213 @@
+"""`python -m engine train|sample|animate|harmonize`: the engine without the service.
+
+A model directory holds `model.safetensors` (the checkpoint), `stages/{k}.safetensors` (snapshots a
+crashed run resumes from with --resume), `real.png` and `reconstruction.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine import checkpoint
+from engine.config import MODES, PRESETS, TrainConfig
+from engine.image import frames_to_gif, grid, load_image, to_pil, to_png_bytes
+from engine.model import TrainedModel
+from engine.noise import make_rng
+from engine.sampling import animate, reconstruct, sample
+from engine.training import Progress, train
+
+CHECKPOINT = "model.safetensors"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ProgressBar:
+    """One line on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.last_draw = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.iteration == progress.iters_per_stage
+        if now - self.last_draw < 0.1 and not final:
+            return
+        self.last_draw = now
+        width = 30
+        filled = int(width * progress.fraction_done)
+        eta = f"{progress.eta_s:5.0f}s" if progress.eta_s is not None else "   ?s"
+        losses = " ".join(f"{k}={v:.3f}" for k, v in progress.losses.items())
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] stage {progress.stage + 1}/{progress.num_stages} "
+            f"iter {progress.iteration:4d}/{progress.iters_per_stage} eta {eta} {losses}   "
+        )
+        if final:
+            self.stream.write(f"\n  stage {progress.stage} done at {progress.elapsed_s:.1f}s\n")
+        self.stream.flush()
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {
+        name: value
+        for name, value in (
+            ("train_stages", args.stages),
+            ("iters_per_stage", args.iters),
+            ("max_size", args.max_size),
+            ("min_size", args.min_size),
+            ("lr_scale", args.lr_scale),
+        )
+        if value is not None
+    }
+    return TrainConfig.preset(args.preset, mode=args.mode, **overrides)
+
+
+def command_train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    (out / "stages").mkdir(parents=True, exist_ok=True)
+    cfg = _config_from_args(args)
+    image = load_image(Path(args.image).read_bytes())
+    device = args.device or default_device()
+    if cfg.label == "quick":
+        print(
+            f"quick preset: max_size={cfg.max_size}, {cfg.train_stages} stages x {cfg.iters_per_stage} iterations "
+            "(the paper uses 250 px, 6 x 2000): a fast preview, not the paper's quality",
+            file=sys.stderr,
+        )
+    resume = None
+    if args.resume:
+        snapshots = sorted((out / "stages").glob("*.safetensors"), key=lambda p: int(p.stem))
+        if snapshots:
+            resume = checkpoint.from_bytes(snapshots[-1].read_bytes(), device)
+            print(f"resuming after stage {resume.stages_done - 1} from {snapshots[-1]}", file=sys.stderr)
+
+    def save_stage(model: TrainedModel) -> None:
+        (out / "stages" / f"{model.stages_done - 1}.safetensors").write_bytes(checkpoint.to_bytes(model))
+
+    print(f"training {args.image} on {device}: {cfg}", file=sys.stderr)
+    started = time.monotonic()
+    model = train(
+        image,
+        cfg,
+        device=device,
+        rng=make_rng(args.seed, device),
+        on_progress=ProgressBar(),
+        on_stage_done=save_stage,
+        resume=resume,
+    )
+    (out / CHECKPOINT).write_bytes(checkpoint.to_bytes(model))
+    (out / "real.png").write_bytes(to_png_bytes(model.reals[-1]))
+    (out / "reconstruction.png").write_bytes(to_png_bytes(reconstruct(model)))
+    print(f"trained in {time.monotonic() - started:.1f}s; wrote {out / CHECKPOINT}", file=sys.stderr)
+    return 0
+
+
+def _load_model(directory: str, device: str | None) -> TrainedModel:
+    return checkpoint.from_bytes((Path(directory) / CHECKPOINT).read_bytes(), device or default_device())
+
+
+def _scale_for(model: TrainedModel, args: argparse.Namespace) -> tuple[float, float]:
+    if not args.size:
+        return (args.scale_h, args.scale_w)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError as error:
+        raise ValueError(f"--size must look like 320x200, not {args.size!r}") from error
+    top_h, top_w = model.stage_shapes[-1]
+    # int(size * scale) truncates: nudge up so the top stage lands on the requested size exactly
+    return ((height + 0.5) / top_h, (width + 0.5) / top_w)
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_dir, args.device)
+    images = sample(
+        model,
+        args.n,
+        rng=make_rng(args.seed, model.device),
+        scale=_scale_for(model, args),
+        start_stage=args.start_stage,
+    )
+    out = Path(args.out or Path(args.model_dir) / "samples")
+    out.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images):
+        (out / f"{index:03d}.png").write_bytes(to_png_bytes(image))
+    to_pil(grid(images, columns=min(4, args.n))).save(out / "grid.png")
+    print(
+        f"wrote {args.n} samples of {images.shape[3]}x{images.shape[2]} and grid.png to {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def command_animate(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_dir, args.device)
+    frames = animate(
+        model,
+        args.frames,
+        rng=make_rng(args.seed, model.device),
+        alpha=args.alpha,
+        beta=args.beta,
+        start_stage=args.start_stage,
+    )
+    Path(args.out).write_bytes(frames_to_gif(frames, fps=args.fps))
+    print(f"wrote {args.frames} frames to {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    trainer = commands.add_parser("train", help="train a model on one image")
+    trainer.add_argument("image")
+    trainer.add_argument("--out", required=True, help="model directory to write")
+    trainer.add_argument("--preset", choices=PRESETS, default="paper")
+    trainer.add_argument("--mode", choices=MODES, default="generation")
+    trainer.add_argument("--stages", type=int, help="train_stages (default: the preset's)")
+    trainer.add_argument("--iters", type=int, help="iterations per stage (default: the preset's)")
+    trainer.add_argument("--max-size", type=int)
+    trainer.add_argument("--min-size", type=int)
+    trainer.add_argument("--lr-scale", type=float)
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--resume", action="store_true", help="continue from the newest stage snapshot")
+    trainer.set_defaults(run=command_train)
+
+    sampler = commands.add_parser("sample", help="draw random samples from a trained model")
+    sampler.add_argument("model_dir")
+    sampler.add_argument("-n", type=int, default=16)
+    sampler.add_argument("--size", help="WxH of the output (default: the training size)")
+    sampler.add_argument("--scale-h", type=float, default=1.0)
+    sampler.add_argument("--scale-w", type=float, default=1.0)
+    sampler.add_argument("--start-stage", type=int, default=0)
+    sampler.add_argument("--seed", type=int, default=0)
+    sampler.add_argument("--out", help="folder for the PNGs (default: MODEL_DIR/samples)")
+    sampler.set_defaults(run=command_sample)
+
+    animator = commands.add_parser("animate", help="render a looping GIF of a random walk")
+    animator.add_argument("model_dir")
+    animator.add_argument("--out", required=True)
+    animator.add_argument("--frames", type=int, default=100)
+    animator.add_argument("--fps", type=float, default=10.0)
+    animator.add_argument("--alpha", type=float, default=0.1)
+    animator.add_argument("--beta", type=float, default=0.9)
+    animator.add_argument("--start-stage", type=int, default=0)
+    animator.add_argument("--seed", type=int, default=0)
+    animator.set_defaults(run=command_animate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

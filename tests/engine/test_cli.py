@@ -1,0 +1,37 @@
+"""The CLI end to end on a tiny model, in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from engine.cli import main
+from tests.engine.images import encode, gradient
+
+
+def test_train_sample_animate(tmp_path: Path) -> None:
+    source = tmp_path / "scene.png"
+    source.write_bytes(encode(gradient(48, 40), "PNG"))
+    model_dir = tmp_path / "model"
+    tiny = ["--stages", "2", "--iters", "3", "--max-size", "32", "--min-size", "16"]
+    assert (
+        main(["--device", "cpu", "train", str(source), "--out", str(model_dir), "--preset", "quick", *tiny])
+        == 0
+    )
+    assert (model_dir / "model.safetensors").exists() and (model_dir / "stages" / "1.safetensors").exists()
+
+    assert main(["--device", "cpu", "sample", str(model_dir), "-n", "3", "--size", "40x27"]) == 0
+    samples = sorted((model_dir / "samples").glob("0*.png"))
+    assert len(samples) == 3 and Image.open(samples[0]).size == (40, 27)
+
+    gif = tmp_path / "walk.gif"
+    assert main(["--device", "cpu", "animate", str(model_dir), "--out", str(gif), "--frames", "4"]) == 0
+    assert Image.open(gif).n_frames == 4
+
+
+def test_bad_input_exits_with_2_and_a_message(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    assert main(["train", str(bad), "--out", str(tmp_path / "m")]) == 2
+    assert "not a supported image" in capsys.readouterr().err

@@ -79,29 +79,42 @@ def run_job(ctx: WorkerContext, job_id: str) -> str | None:
         if not jobs.claim(session, job_id, ctx.name, ctx.settings.max_attempts):
             log.info("job not claimed (gone, taken or canceled)", extra={"job_id": job_id})
             return None
-    job, model = _load(ctx, job_id)
+    try:
+        job, model = _load(ctx, job_id)
+    except JobGone:
+        return None
     extra = {"job_id": job.id, "model_id": model.id, "kind": job.kind}
     log.info("job started", extra={**extra, "attempt": job.attempts, "device": ctx.device})
     started = time.monotonic()
     try:
-        state = _run_kind(ctx, job, model)
+        state = _run_guarded(ctx, job, model)
     except JobGone:
         ctx.storage.delete_prefix(model_prefix(model.id))
         log.info("job's model was deleted while it ran; output discarded", extra=extra)
         return None
-    except Exception as e:
-        log.exception("job crashed", extra=extra)
-        state = _fail(ctx, job, f"{type(e).__name__}: {e}")
     log.info("job ended", extra={**extra, "state": state, "seconds": round(time.monotonic() - started, 2)})
     return state
 
 
 def _load(ctx: WorkerContext, job_id: str) -> tuple[Job, Model]:
     with ctx.db.sessions() as session:
-        job = session.get_one(Job, job_id)
-        model = session.get_one(Model, job.model_id)
+        job = session.get(Job, job_id)
+        model = session.get(Model, job.model_id) if job else None
+        if job is None or model is None:
+            raise JobGone(job_id)
         session.expunge_all()
     return job, model
+
+
+def _run_guarded(ctx: WorkerContext, job: Job, model: Model) -> str:
+    """Any error fails the job with its reason; the task itself then ends normally (no Celery retry)."""
+    try:
+        return _run_kind(ctx, job, model)
+    except JobGone:
+        raise
+    except Exception as e:
+        log.exception("job crashed", extra={"job_id": job.id, "model_id": model.id})
+        return _fail(ctx, job, f"{type(e).__name__}: {e}")
 
 
 def _run_kind(ctx: WorkerContext, job: Job, model: Model) -> str:

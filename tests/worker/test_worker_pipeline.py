@@ -246,3 +246,37 @@ def test_requeued_job_resumes_from_the_last_stage_snapshot(
     assert pipeline.run_job(ctx, model.train_job.id) == JobState.SUCCEEDED
     (call,) = counting.calls
     assert call["resumed_at"] == 1
+
+
+def test_engine_crash_fails_the_job_with_the_reason(
+    db: Any, storage: Any, settings: Any, owner: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(engine, "train", out_of_memory)
+    model = new_model(db, storage, owner.owner_id, TINY_TRAINING)
+    assert model.train_job is not None
+    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    assert pipeline.run_job(ctx, model.train_job.id) == JobState.FAILED
+    assert job_of(db, model.train_job.id).error == "RuntimeError: CUDA out of memory"
+
+
+def test_model_deleted_while_training_leaves_nothing_behind(
+    db: Any, storage: Any, settings: Any, owner: Caller
+) -> None:
+    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    model = new_model(db, storage, owner.owner_id, {**TINY_TRAINING, "iters_per_stage": 5000})
+    assert model.train_job is not None
+    job_id = model.train_job.id
+    result: list[str | None] = []
+    thread = threading.Thread(target=lambda: result.append(pipeline.run_job(ctx, job_id)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while job_of(db, job_id).state != JobState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with db.sessions() as session:
+        service.delete_model(session, storage, session.get_one(Model, model.id))
+    thread.join(timeout=30)
+    assert not thread.is_alive() and result == [None]
+    assert object_keys(storage, f"models/{model.id}/") == []

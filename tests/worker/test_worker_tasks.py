@@ -1,0 +1,70 @@
+"""The thin Celery tasks for webhooks, and the embedded runner's recovery of abandoned jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from core import jobs
+from core.db import Database
+from core.ids import new_id
+from core.keys import get_or_create_owner
+from core.migrate import upgrade_to_head
+from core.models import DeliveryState, Job, JobKind, JobState, Model, WebhookDelivery
+from core.storage import LocalStorage
+from tests.service_fixtures import RecordingQueue
+from worker import embedded, pipeline, tasks
+
+
+def _succeeded_job_with_webhook(db: Any, owner_id: str, url: str) -> str:
+    with db.session() as session:
+        model = Model(
+            id=new_id("mdl"), owner_id=owner_id, params={}, image_width=48, image_height=40, input_key="x",
+            webhook_url=url, webhook_events=["model.succeeded"],
+        )  # fmt: skip
+        session.add(model)
+        session.flush()
+        job = jobs.create_job(session, model, JobKind.TRAIN)
+        assert jobs.claim(session, job.id, "w", max_attempts=3)
+        assert jobs.succeed(session, job)
+        return str(session.info["new_webhook_deliveries"][0])
+
+
+def test_sweep_dispatches_due_deliveries_and_the_task_delivers(
+    db: Any, storage: Any, settings: Any, caller: Any, receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = RecordingQueue()
+    monkeypatch.setattr(tasks, "_context", pipeline.WorkerContext(settings, db, storage, queue))
+    delivery_id = _succeeded_job_with_webhook(db, caller.owner_id, receiver.url)
+    tasks.dispatch_webhooks.run()
+    assert delivery_id in queue.webhooks
+    tasks.deliver_webhook.run(delivery_id)
+    tasks.deliver_webhook.run(delivery_id)  # a duplicate send (sweep + direct) delivers once
+    (hit,) = receiver.received
+    assert Webhook(caller.webhook_secret).verify(hit.body, hit.headers)["type"] == "model.succeeded"
+    with db.sessions() as session:
+        assert session.get_one(WebhookDelivery, delivery_id).state == DeliveryState.DELIVERED
+
+
+def test_embedded_runner_requeues_jobs_a_dead_run_left_running(tmp_path: Path, settings: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"  # the embedded runner's own database, as in `make run`
+    upgrade_to_head(url)
+    sqlite = Database(url)
+    with sqlite.session() as session:
+        owner = get_or_create_owner(session, "me")
+        model = Model(
+            id=new_id("mdl"), owner_id=owner.id, params={}, image_width=48, image_height=40, input_key="x"
+        )
+        session.add(model)
+        session.flush()
+        job = jobs.create_job(session, model, JobKind.TRAIN)
+        assert jobs.claim(session, job.id, "dead-worker", max_attempts=3)
+    ctx = pipeline.WorkerContext(settings, sqlite, LocalStorage(tmp_path / "objects"), RecordingQueue())
+    assert embedded.requeue_abandoned(ctx) == 1
+    with sqlite.sessions() as session:
+        assert session.scalar(select(Job.state).where(Job.id == job.id)) == JobState.QUEUED
+    sqlite.dispose()

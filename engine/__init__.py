@@ -9,6 +9,7 @@ blob = engine.checkpoint.to_bytes(model)
 
 from engine import checkpoint
 from engine.config import MODES, PRESETS, TrainConfig
+from engine.harmonization import fine_tune, harmonize
 from engine.image import frames_to_gif, grid, load_image, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
@@ -25,8 +26,10 @@ __all__ = [
     "TrainingCanceled",
     "animate",
     "checkpoint",
+    "fine_tune",
     "frames_to_gif",
     "grid",
+    "harmonize",
     "load_image",
     "make_rng",
     "reconstruct",

@@ -15,6 +15,7 @@ import torch
 
 from engine import checkpoint
 from engine.config import MODES, PRESETS, TrainConfig
+from engine.harmonization import fine_tune, harmonize
 from engine.image import frames_to_gif, grid, load_image, to_pil, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
@@ -161,6 +162,26 @@ def command_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_harmonize(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_dir, args.device)
+    naive = load_image(Path(args.naive).read_bytes())
+    mask = load_image(Path(args.mask).read_bytes())
+    rng = make_rng(args.seed, model.device)
+    if args.fine_tune:
+        print(
+            f"fine-tuning the top stage on {args.naive} for {args.fine_tune_iters} iterations",
+            file=sys.stderr,
+        )
+        model = fine_tune(model, naive, args.fine_tune_iters, rng=rng, on_progress=ProgressBar())
+        tuned = Path(args.model_dir) / "fine_tuned.safetensors"
+        tuned.write_bytes(checkpoint.to_bytes(model))
+        print(f"wrote {tuned}", file=sys.stderr)
+    out = harmonize(model, naive, mask, stage=args.stage, rng=rng)
+    Path(args.out).write_bytes(to_png_bytes(out))
+    print(f"wrote {args.out} ({out.shape[3]}x{out.shape[2]})", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -201,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     animator.add_argument("--start-stage", type=int, default=0)
     animator.add_argument("--seed", type=int, default=0)
     animator.set_defaults(run=command_animate)
+
+    harmonizer = commands.add_parser("harmonize", help="blend a pasted object into the model's scene")
+    harmonizer.add_argument("model_dir")
+    harmonizer.add_argument("--naive", required=True, help="the cut-and-paste image")
+    harmonizer.add_argument("--mask", required=True, help="white where the object was pasted, same size")
+    harmonizer.add_argument("--out", required=True)
+    harmonizer.add_argument("--stage", type=int, default=0, help="injection stage (0: the original's)")
+    harmonizer.add_argument(
+        "--fine-tune", action="store_true", help="first adapt the model to the naive image"
+    )
+    harmonizer.add_argument("--fine-tune-iters", type=int, default=500)
+    harmonizer.add_argument("--seed", type=int, default=0)
+    harmonizer.set_defaults(run=command_harmonize)
     return parser
 
 

@@ -115,14 +115,11 @@ class TrainConfig:
         if name == "paper":
             return cls.for_mode(mode, label="paper", **overrides)
         if name == "quick":
-            quick: dict[str, Any] = {
-                "max_size": 96,
-                "iters_per_stage": 150,
-                "train_stages": 5,
-                "label": "quick",
-            }
+            # measured on 1 CPU core: ~1.2 s for one iteration of each of the 4 stages at 64 px
+            quick: dict[str, Any] = {"max_size": 64, "iters_per_stage": 120, "train_stages": 4}
+            quick["label"] = "quick"
             if mode == "harmonization":
-                quick.update(min_size=48, train_stages=3, iters_per_stage=250)
+                quick.update(max_size=80, min_size=40, train_stages=3, iters_per_stage=150)
             elif mode == "animation":
                 quick.update(min_size=20)
             quick.update(overrides)

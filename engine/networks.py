@@ -95,16 +95,22 @@ class Generator(nn.Module):
         self.body.append(copy.deepcopy(self.body[-1]))
 
     def forward(
-        self, noise: list[torch.Tensor], shapes: list[tuple[int, int]], amplitudes: list[float]
+        self,
+        noise: list[torch.Tensor],
+        shapes: list[tuple[int, int]],
+        amplitudes: list[float],
+        first: int = 0,
     ) -> torch.Tensor:
-        """noise[0]: [B, 3, H0, W0]; noise[k]: [B, C, H_k(+2L), W_k(+2L)]; -> [B, 3, H_last, W_last] in [-1, 1]."""
+        """noise[k]: stage k's input ([B, 3, H0, W0] at k = first, [B, C, H_k(+2L), W_k(+2L)] above);
+        -> [B, 3, H_last, W_last] in [-1, 1]. `first` > 0 starts at that stage's body with the head's
+        output (harmonization's later injection); lists are indexed by absolute stage."""
         pad_block = self.num_layers - 1 if self.feature_noise else self.num_layers
-        x = self.head(F.pad(noise[0], (1, 1, 1, 1)))
+        x = self.head(F.pad(noise[first], (1, 1, 1, 1)))
         if self.feature_noise:
             x = upsample(x, (x.shape[2] + 2, x.shape[3] + 2))
-        x = self.body[0](F.pad(x, (pad_block,) * 4))
+        x = self.body[first](F.pad(x, (pad_block,) * 4))
         margin = 2 * self.num_layers
-        for k in range(1, len(self.body)):
+        for k in range(first + 1, len(self.body)):
             base = upsample(x, shapes[k])
             if self.feature_noise:
                 enlarged = upsample(x, (shapes[k][0] + margin, shapes[k][1] + margin))

@@ -144,22 +144,27 @@ def _start_or_resume(
 
 def begin_stage(model: TrainedModel, stage: int, rng: torch.Generator) -> StageSetup:
     """Grow the generator, fix this stage's reconstruction input and noise amplitude, build optimizers."""
-    cfg = model.config
     if stage > 0:
         model.generator.grow()  # the critic simply carries on with the previous stage's weights
-    shapes = model.stage_shapes[: stage + 1]
     model.fixed_noise.append(_reconstruction_input(model, stage, rng))
     model.noise_amp.append(1.0 if stage == 0 else 0.0)
     model.generator.train()
     if stage > 0:
-        model.noise_amp[stage] = _noise_amplitude(model, stage, shapes)
+        model.noise_amp[stage] = _noise_amplitude(model, stage, model.stage_shapes[: stage + 1])
+    return stage_setup(model, stage, model.config.iters_per_stage)
+
+
+def stage_setup(model: TrainedModel, stage: int, iterations: int) -> StageSetup:
+    """Optimizers and learning-rate schedules for training `stage` of `model` for `iterations` steps."""
+    cfg = model.config
     generator_optimizer = _generator_optimizer(model.generator, stage, cfg)
     discriminator_optimizer = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=cfg.betas)
-    milestone = round(cfg.lr_decay_at * cfg.iters_per_stage)
+    milestone = round(cfg.lr_decay_at * iterations)
     schedulers = (
         torch.optim.lr_scheduler.MultiStepLR(generator_optimizer, milestones=[milestone], gamma=0.1),
         torch.optim.lr_scheduler.MultiStepLR(discriminator_optimizer, milestones=[milestone], gamma=0.1),
     )
+    shapes = model.stage_shapes[: stage + 1]
     return StageSetup(
         stage, model.reals[stage], shapes, generator_optimizer, discriminator_optimizer, schedulers
     )
@@ -203,12 +208,18 @@ def _generator_optimizer(generator: Generator, stage: int, cfg: TrainConfig) -> 
     return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas)
 
 
-def train_iteration(model: TrainedModel, setup: StageSetup, rng: torch.Generator) -> dict[str, torch.Tensor]:
+def train_iteration(
+    model: TrainedModel, setup: StageSetup, rng: torch.Generator, stage0_input: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """One iteration: `discriminator_steps` critic updates on one noise draw, then the generator update.
+    `stage0_input` replaces the mode's stage-0 input (fine-tuning feeds the naive image).
     Returns the losses as 0-d tensors (no host sync here)."""
     cfg = model.config
     noise = draw_inputs(setup.shapes, cfg, rng)
-    noise[0] = stage0_training_input(cfg, model.reals[0], noise[0], rng)
+    if stage0_input is not None:
+        noise[0] = stage0_input
+    else:
+        noise[0] = stage0_training_input(cfg, model.reals[0], noise[0], rng)
     fake = torch.empty(0)
     critic_loss = torch.zeros(())
     for step in range(cfg.discriminator_steps):

@@ -35,3 +35,39 @@ def test_bad_input_exits_with_2_and_a_message(tmp_path: Path, capsys) -> None:  
     bad.write_bytes(b"nope")
     assert main(["train", str(bad), "--out", str(tmp_path / "m")]) == 2
     assert "not a supported image" in capsys.readouterr().err
+
+
+def test_harmonize_with_fine_tuning(tmp_path: Path) -> None:
+    scene = tmp_path / "painting.png"
+    scene.write_bytes(encode(gradient(48, 40), "PNG"))
+    model_dir = tmp_path / "model"
+    tiny = ["--stages", "2", "--iters", "2", "--max-size", "32", "--min-size", "16"]
+    assert (
+        main(
+            [
+                "--device",
+                "cpu",
+                "train",
+                str(scene),
+                "--out",
+                str(model_dir),
+                "--mode",
+                "harmonization",
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    naive, mask = gradient(60, 50), Image.new("L", (60, 50), 0)
+    naive.paste((250, 20, 20), (10, 10, 25, 25))
+    mask.paste(255, (10, 10, 25, 25))
+    (tmp_path / "naive.png").write_bytes(encode(naive, "PNG"))
+    (tmp_path / "mask.png").write_bytes(encode(mask, "PNG"))
+    out = tmp_path / "out.png"
+    args = ["--naive", str(tmp_path / "naive.png"), "--mask", str(tmp_path / "mask.png"), "--out", str(out)]
+    assert (
+        main(["--device", "cpu", "harmonize", str(model_dir), *args, "--fine-tune", "--fine-tune-iters", "2"])
+        == 0
+    )
+    assert Image.open(out).size == (60, 50)
+    assert (model_dir / "fine_tuned.safetensors").exists()

@@ -1,0 +1,179 @@
+"""Harmonization and editing at inference (spec §5): a naive cut-and-paste comes back in the scene's style.
+
+The naive image enters the generator in place of z_rec[0] (resized to the injection stage), the model
+renders it, and the rendering is blended in where the mask says, through a dilated and blurred mask.
+
+Decisions:
+- Background: the original composites against the training image. We composite against the naive image
+  at its own resolution: outside the blended region the caller gets back exactly the pixels they sent
+  (the training image may be another crop or resolution of the scene, and the naive image is what the
+  caller asked to change), and the output has the naive image's size.
+- Injection stage: 0 (the original's and the default) feeds the generator's head at the coarsest size.
+  Stage k > 0 feeds the head at stage k's size and runs bodies k..last only: more of the naive image's
+  structure survives, but those bodies were trained on features, not on the head's output, so expect
+  weaker harmonization there. Fine-tuning (below) adapts the model to the naive image at stage 0.
+- The mask is processed at the model's resolution (the radii are in model pixels), then resized to the
+  naive image's size. Gaussian taps stop at 4 sigma, so pixels farther than radius + 4 sigma (in model
+  pixels) keep the naive image's values exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from engine.imresize import resize_to
+from engine.model import TrainedModel
+from engine.networks import upsample
+from engine.noise import draw, make_rng
+from engine.training import (
+    Progress,
+    ProgressCallback,
+    StopCheck,
+    TrainingCanceled,
+    stage_setup,
+    train_iteration,
+)
+
+DILATION_RADIUS = {"harmonization": 7, "editing": 20}
+BLUR_SIGMA = 5.0
+
+
+def binary_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A mask image ([1, C, H, W] in [-1, 1] or [0, 1]) -> {0, 1} float [1, 1, H, W], thresholded at half."""
+    if mask.dim() != 4 or mask.shape[0] != 1:
+        raise ValueError(f"mask must be [1, C, H, W], got {list(mask.shape)}")
+    if tuple(mask.shape[-2:]) != size:
+        raise ValueError(
+            f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the naive image is {size[1]}x{size[0]}; "
+            "they must be the same size"
+        )
+    lowest = float(mask.min())
+    unit = (mask + 1) / 2 if lowest < 0 else mask  # accept both value ranges
+    binary = (unit.mean(dim=1, keepdim=True) > 0.5).float()
+    if binary.sum() == 0:
+        raise ValueError("mask is empty: mark the pasted object in white on black")
+    return binary
+
+
+def soft_mask(binary: torch.Tensor, radius: int, sigma: float = BLUR_SIGMA) -> torch.Tensor:
+    """Binary dilation with a disk, Gaussian blur, min-max normalisation: [1, 1, H, W] in [0, 1]."""
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    disk = ((offsets[:, None] ** 2 + offsets[None, :] ** 2) <= radius**2).float()[None, None]
+    dilated = (F.conv2d(F.pad(binary, (radius,) * 4), disk.to(binary)) > 0.5).float()
+    reach = math.ceil(4 * sigma)
+    taps = torch.arange(-reach, reach + 1, dtype=torch.float32)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).to(binary)
+    blurred = F.conv2d(F.pad(dilated, (reach, reach, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    blurred = F.conv2d(F.pad(blurred, (0, 0, reach, reach), mode="replicate"), kernel.view(1, 1, -1, 1))
+    span = blurred.max() - blurred.min()
+    return (blurred - blurred.min()) / span if span > 0 else torch.ones_like(blurred)
+
+
+def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """MATLAB-style resize of [B, C, H, W] to an exact (H', W')."""
+    height, width = image.shape[-2:]
+    return resize_to(image, size, (size[0] / height, size[1] / width)).clamp(-1, 1)
+
+
+@torch.no_grad()
+def render(
+    model: TrainedModel, naive: torch.Tensor, stage: int = 0, rng: torch.Generator | None = None
+) -> torch.Tensor:
+    """The model's rendition of the naive image (already at the model's size): [1, 3, H, W]."""
+    cfg = model.config
+    shapes = model.stage_shapes[: model.stages_done]
+    head_input = resize_image(naive, shapes[stage])
+    if cfg.mode == "editing":
+        head_input = head_input + 0.1 * draw(tuple(head_input.shape), rng or make_rng(0, model.device))
+    noise = list(model.fixed_noise)
+    noise[stage] = head_input
+    model.generator.eval()
+    return model.generator(noise, shapes, model.noise_amp, first=stage)
+
+
+def harmonize(
+    model: TrainedModel,
+    naive: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    stage: int = 0,
+    rng: torch.Generator | None = None,
+    dilation_radius: int | None = None,
+    blur_sigma: float = BLUR_SIGMA,
+) -> torch.Tensor:
+    """naive: [1, 3, H, W] in [-1, 1] (any size), mask: [1, C, H, W] -> [1, 3, H, W] in [-1, 1].
+
+    dilation_radius defaults to the original's for the model's mode (7 harmonization, 20 editing)."""
+    if naive.dim() != 4 or naive.shape[:2] != (1, 3):
+        raise ValueError(f"naive image must be [1, 3, H, W], got {list(naive.shape)}")
+    if not 0 <= stage < model.stages_done:
+        raise ValueError(f"stage must be between 0 and {model.stages_done - 1}, got {stage}")
+    size = (int(naive.shape[2]), int(naive.shape[3]))
+    device = model.device
+    naive = naive.to(device)
+    binary = binary_mask(mask.to(device), size)
+    top = model.stage_shapes[model.stages_done - 1]
+    small_mask = (resize_to(binary, top, (top[0] / size[0], top[1] / size[1])) > 0.5).float()
+    if small_mask.sum() == 0:
+        small_mask = (F.adaptive_max_pool2d(binary, top) > 0).float()  # a tiny mask must not vanish
+    if dilation_radius is None:
+        dilation_radius = DILATION_RADIUS.get(model.config.mode, DILATION_RADIUS["harmonization"])
+    soft = soft_mask(small_mask, dilation_radius, blur_sigma)
+    blend = F.interpolate(soft, size=size, mode="bilinear", align_corners=False)
+    rendered = render(model, resize_image(naive, top), stage, rng)
+    rendered = upsample(rendered, size).clamp(-1, 1)
+    return (1 - blend) * naive + blend * rendered
+
+
+def fine_tune(
+    model: TrainedModel,
+    naive: torch.Tensor,
+    iterations: int,
+    *,
+    rng: torch.Generator | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    progress_every: int = 10,
+) -> TrainedModel:
+    """Continue training the top stage with the naive image as the stage-0 input of every iteration.
+
+    Returns a new model (the input is left untouched) with the same architecture and config.
+    naive: [1, 3, H, W] in [-1, 1], any size (resized to the coarsest stage).
+    """
+    if not 1 <= iterations <= 20000:
+        raise ValueError(f"fine-tuning iterations must be between 1 and 20000, got {iterations}")
+    if not model.is_complete:
+        raise ValueError("fine-tune a completely trained model")
+    tuned = copy.deepcopy(model)
+    rng = rng if rng is not None else make_rng(0, tuned.device)
+    stage = tuned.stages_done - 1
+    head_input = resize_image(naive.to(tuned.device), tuned.stage_shapes[0])
+    tuned.generator.train()
+    setup = stage_setup(tuned, stage, iterations)
+    started = time.monotonic()
+    for iteration in range(1, iterations + 1):
+        if should_stop is not None and should_stop():
+            raise TrainingCanceled(f"fine-tuning stopped at iteration {iteration}")
+        losses = train_iteration(tuned, setup, rng, stage0_input=head_input)
+        if on_progress is not None and (iteration % progress_every == 0 or iteration == iterations):
+            elapsed = time.monotonic() - started
+            on_progress(
+                Progress(
+                    stage=stage,
+                    num_stages=tuned.num_stages,
+                    iteration=iteration,
+                    iters_per_stage=iterations,
+                    losses={k: float(v) for k, v in losses.items()},
+                    elapsed_s=elapsed,
+                    fraction_done=iteration / iterations,
+                    eta_s=elapsed * (iterations - iteration) / iteration,
+                )
+            )
+    tuned.generator.eval()
+    return tuned

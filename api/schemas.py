@@ -113,7 +113,47 @@ class ImageInfo(BaseModel):
     height: int
 
 
+_EXAMPLE_TIMES = {
+    "created_at": "2026-11-25T09:00:00Z",
+    "started_at": "2026-11-25T09:00:01Z",
+    "finished_at": None,
+}
+
+
 class ModelRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "mdl_0193a1b2c3d4e5f60718293a4b5c",
+                    "object": "model",
+                    "state": "running",
+                    "params": {"preset": "quick", "mode": "generation", "seed": 7},
+                    "train_config": None,
+                    "image": {"width": 250, "height": 188},
+                    "progress": {
+                        "stage": 2,
+                        "num_stages": 5,
+                        "iteration": 40,
+                        "iters_per_stage": 150,
+                        "percent": 48.5,
+                        "elapsed_s": 57.1,
+                        "eta_s": 61.0,
+                        "losses": {"critic": -0.4},
+                    },
+                    "error": None,
+                    "cancel_requested": False,
+                    "train_job_id": "job_0193a1b2c3d4e5f60718293a4b5d",
+                    "webhook_url": "https://example.com/hook",
+                    "webhook_events": ["model.succeeded", "model.failed"],
+                    **_EXAMPLE_TIMES,
+                    "duration_s": None,
+                    "links": {"self": "/v1/models/mdl_0193a1b2c3d4e5f60718293a4b5c"},
+                }
+            ]
+        }
+    )
+
     id: str
     object: Literal["model"] = "model"
     state: JobState
@@ -160,6 +200,24 @@ class ModelRead(BaseModel):
 
 
 class SampleRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "smp_0193a1b2c3d4e5f60718293a4b5e",
+                    "model_id": "mdl_0193a1b2c3d4e5f60718293a4b5c",
+                    "job_id": "job_0193a1b2c3d4e5f60718293a4b5f",
+                    "width": 375,
+                    "height": 188,
+                    "size_bytes": 98765,
+                    "is_preview": False,
+                    "created_at": "2026-11-25T09:05:00Z",
+                    "url": "https://s3.example.com/consingan/models/mdl_.../samples/smp_....png?X-Amz-Signature=...",
+                }
+            ]
+        }
+    )
+
     id: str
     model_id: str
     job_id: str
@@ -189,6 +247,30 @@ class SampleRead(BaseModel):
 
 
 class JobRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "job_0193a1b2c3d4e5f60718293a4b5f",
+                    "object": "job",
+                    "kind": "sample",
+                    "state": "succeeded",
+                    "model_id": "mdl_0193a1b2c3d4e5f60718293a4b5c",
+                    "params": {"n": 1, "seed": 1, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0},
+                    "progress": None,
+                    "error": None,
+                    "attempts": 1,
+                    "cancel_requested": False,
+                    **_EXAMPLE_TIMES,
+                    "finished_at": "2026-11-25T09:00:03Z",
+                    "duration_s": 2.1,
+                    "samples": [],
+                    "links": {"self": "/v1/jobs/job_0193a1b2c3d4e5f60718293a4b5f"},
+                }
+            ]
+        }
+    )
+
     id: str
     object: Literal["job"] = "job"
     kind: str

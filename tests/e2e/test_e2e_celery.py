@@ -107,3 +107,32 @@ def test_upload_train_sample_download_and_signed_webhook(
     assert drawn.json()["state"] == "succeeded" and len(drawn.json()["samples"]) == 2
     events = client.get(f"/v1/jobs/{model['train_job_id']}/events", headers=caller.headers).json()["data"]
     assert [e["type"] for e in events][:2] == ["queued", "started"] and events[-1]["type"] == "succeeded"
+
+
+def test_cancel_reaches_a_running_celery_job_within_seconds(
+    celery_worker: Path, make_client: Any, settings: Any, redis_url: str, caller: Any
+) -> None:
+    client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
+    created = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data={
+            "preset": "quick",
+            "train_stages": "2",
+            "iters_per_stage": "5000",
+            "max_size": "32",
+            "min_size": "16",
+        },
+        files={"image": ("scene.png", scene_image(), "image/png")},
+    )
+    assert created.status_code == 202, created.text
+    location = created.headers["location"]
+    deadline = time.monotonic() + 90
+    while client.get(location, headers=caller.headers).json()["state"] != "running":
+        assert time.monotonic() < deadline, celery_worker.read_text()[-3000:]
+        time.sleep(0.2)
+    canceled_at = time.monotonic()
+    response = client.post(f"{location}/cancel", headers=caller.headers)
+    assert response.status_code == 200 and response.json()["cancel_requested"] is True
+    model = wait_for(client, location, caller.headers, celery_worker, timeout_s=30)
+    assert model["state"] == "canceled" and time.monotonic() - canceled_at < 15

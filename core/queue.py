@@ -10,6 +10,7 @@ import logging
 from typing import Protocol
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 from core.models import JobKind
 from core.settings import Settings
@@ -37,9 +38,20 @@ class JobQueue(Protocol):
         ...
 
 
+def task_queues(settings: Settings) -> tuple[Queue, Queue]:
+    """Each queue with its own direct exchange and routing key, declared the same way by producer and worker.
+    Left implicit, the worker binds every queue to the default queue's exchange and key; Celery still publishes
+    by queue name, but anything routing through that exchange would reach both queues."""
+    return tuple(  # type: ignore[return-value]
+        Queue(name, Exchange(name, type="direct"), routing_key=name)
+        for name in (settings.gpu_queue, settings.webhooks_queue)
+    )
+
+
 def configure_celery(app: Celery, settings: Settings) -> None:
     """Settings shared by the producer and the worker (pitfalls: see docs/service-notes.md)."""
     app.conf.update(
+        task_queues=task_queues(settings),
         broker_url=settings.broker_url,
         task_serializer="json",
         accept_content=["json"],  # pickle over a reachable broker is remote code execution

@@ -13,7 +13,6 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging
-from kombu import Queue
 
 from core.logs import configure_logging
 from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND, configure_celery
@@ -34,7 +33,6 @@ def make_celery(settings: Settings) -> Celery:
         worker_max_tasks_per_child=1,
         task_time_limit=settings.task_time_limit_s,
         task_soft_time_limit=max(settings.task_time_limit_s - 60, 1),
-        task_queues=(Queue(settings.gpu_queue), Queue(settings.webhooks_queue)),
         task_routes={**gpu_routes, **webhook_routes},
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

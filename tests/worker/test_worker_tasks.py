@@ -68,3 +68,32 @@ def test_embedded_runner_requeues_jobs_a_dead_run_left_running(tmp_path: Path, s
     with sqlite.sessions() as session:
         assert session.scalar(select(Job.state).where(Job.id == job.id)) == JobState.QUEUED
     sqlite.dispose()
+
+
+def test_each_task_lands_in_exactly_one_queue(settings: Any, redis_url: str) -> None:
+    """With the worker's queues declared as the worker declares them, each task reaches its queue only."""
+    import secrets
+
+    import redis
+
+    from core.models import JobKind as Kind
+    from core.queue import CeleryQueue
+    from worker.celery_app import make_celery
+
+    suffix = secrets.token_hex(4)
+    isolated = settings.model_copy(
+        update={"broker_url": redis_url, "gpu_queue": f"gpu-q-{suffix}", "webhooks_queue": f"wh-q-{suffix}"}
+    )
+    worker_app = make_celery(isolated)
+    with worker_app.connection_for_write() as connection:
+        for queue in worker_app.amqp.queues.values():
+            queue(connection.default_channel).declare()
+    producer = CeleryQueue(isolated)
+    producer.send_job("job_x", Kind.TRAIN)
+    producer.send_webhook("msg_x")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.llen(isolated.gpu_queue) == 1 and client.llen(isolated.webhooks_queue) == 1
+    finally:
+        for name in (isolated.gpu_queue, isolated.webhooks_queue):
+            client.delete(name, f"_kombu.binding.{name}")

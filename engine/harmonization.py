@@ -30,14 +30,8 @@ from engine.imresize import resize_to
 from engine.model import TrainedModel
 from engine.networks import upsample
 from engine.noise import draw, make_rng
-from engine.training import (
-    Progress,
-    ProgressCallback,
-    StopCheck,
-    TrainingCanceled,
-    stage_setup,
-    train_iteration,
-)
+from engine.steps import stage_setup, train_iteration
+from engine.training import Progress, ProgressCallback, StopCheck, TrainingCanceled
 
 DILATION_RADIUS = {"harmonization": 7, "editing": 20}
 BLUR_SIGMA = 5.0

@@ -1,0 +1,182 @@
+"""The fast training path (issue #5): the reference iteration, replayed as a CUDA graph.
+
+ConSinGAN's arithmetic is small (about 1.5 PFLOP for a paper-default training); the original spends its
+minutes launching kernels one by one from Python and synchronising. This path runs exactly the reference
+`iteration_step` (same functions, same randomness drawn in the same order), and changes only how:
+- the iteration's random inputs are drawn first and copied into static buffers, then one captured CUDA
+  graph replays all its kernels (3 critic steps with the penalty's double backward, the generator step,
+  the fused optimizer updates) in a single launch;
+- Adam is fused (and capturable, its step counter on the device);
+- TF32 is allowed for convolutions and matmuls; bf16 autocast is an option, off until measured stable
+  with WGAN-GP's double backward;
+- losses reach the progress callback through a pinned buffer copied asynchronously, so the loop never
+  waits for the GPU to report progress;
+- the learning-rate decay at 80% of a stage changes a baked-in constant, so the graph is re-captured then.
+On the CPU (and wherever capture is off) the same runner executes the step eagerly: tests hold it to the
+reference there, and a failed capture falls back to eager with a warning rather than losing the training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from engine.model import TrainedModel
+from engine.steps import IterationInputs, StageSetup, draw_iteration_inputs, iteration_step
+
+LOSS_NAMES = ("critic", "adversarial", "reconstruction")
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    cuda_graphs: bool = True  # capture one iteration per stage and replay it (CUDA only)
+    tf32: bool = True  # TF32 tensor cores for convolutions and matmuls (CUDA only)
+    fused_adam: bool = True  # one fused kernel per optimizer step
+    bf16: bool = False  # autocast forwards to bf16 (CUDA only)
+    warmup_iterations: int = 3  # eager iterations per stage before capture: allocations, cuDNN autotuning
+
+
+def optimizer_options(device: torch.device, options: FastOptions) -> dict[str, bool]:
+    """Adam keyword arguments for this path on this device."""
+    if not options.fused_adam:
+        return {}
+    if device.type == "cuda":
+        return {"fused": True, "capturable": options.cuda_graphs}
+    return {"fused": True}
+
+
+@contextlib.contextmanager
+def backend_flags(device: torch.device, options: FastOptions) -> Iterator[None]:
+    """TF32 and cuDNN autotuning for the duration of a training, restored afterwards."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.backends.cuda.matmul.allow_tf32 = options.tf32
+    torch.backends.cudnn.allow_tf32 = options.tf32
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+        ) = saved
+
+
+class AsyncLosses:
+    """Losses copied to pinned host memory without waiting; read once the copy has landed."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.host = torch.zeros(len(LOSS_NAMES), pin_memory=self.cuda)
+        self.event: torch.cuda.Event | None = None
+        self.last: dict[str, float] = {}
+
+    def push(self, losses: dict[str, torch.Tensor]) -> None:
+        stacked = torch.stack([losses[name].float() for name in LOSS_NAMES])
+        self.host.copy_(stacked, non_blocking=self.cuda)
+        if self.cuda:
+            self.event = torch.cuda.Event()
+            self.event.record()
+
+    def read(self, wait: bool = False) -> dict[str, float]:
+        """The newest landed values; `wait` blocks for the copy in flight (end of a stage)."""
+        if self.event is not None:
+            if wait:
+                self.event.synchronize()
+            if not self.event.query():
+                return self.last
+        self.last = dict(zip(LOSS_NAMES, self.host.tolist(), strict=True))
+        return self.last
+
+
+class FastStage:
+    """Runs one stage's iterations: eager warm-up, then one captured CUDA graph replayed per iteration."""
+
+    def __init__(
+        self, model: TrainedModel, setup: StageSetup, rng: torch.Generator, options: FastOptions
+    ) -> None:
+        self.model = model
+        self.setup = setup
+        self.rng = rng
+        self.options = options
+        self.device = setup.real.device
+        self.use_graphs = options.cuda_graphs and self.device.type == "cuda"
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_inputs: IterationInputs | None = None
+        self.static_losses: dict[str, torch.Tensor] = {}
+        self.iterations_done = 0
+        self.losses = AsyncLosses(self.device)
+
+    def step(self, stage0_input: torch.Tensor | None = None) -> None:
+        inputs = draw_iteration_inputs(self.model, self.setup, self.rng, stage0_input)
+        if self.use_graphs and self.iterations_done >= self.options.warmup_iterations:
+            self._replay(inputs)
+        else:
+            self.static_losses = self._eager(inputs)
+        self.iterations_done += 1
+        self._step_schedules()
+
+    def report(self, final: bool = False) -> dict[str, float]:
+        """Losses for the progress callback, without a host sync unless `final`."""
+        self.losses.push(self.static_losses)
+        return self.losses.read(wait=final)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.options.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+        return contextlib.nullcontext()
+
+    def _eager(self, inputs: IterationInputs) -> dict[str, torch.Tensor]:
+        if self.device.type != "cuda":
+            return iteration_step(self.model, self.setup, inputs)
+        # warm-up on a side stream, as capture requires
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), self._autocast():
+            losses = iteration_step(self.model, self.setup, inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        return losses
+
+    def _replay(self, inputs: IterationInputs) -> None:
+        if self.graph is None and not self._capture(inputs):
+            self.static_losses = self._eager(inputs)
+            return
+        assert self.graph is not None and self.static_inputs is not None
+        for static, fresh in zip(self.static_inputs.noise, inputs.noise, strict=True):
+            static.copy_(fresh)
+        self.static_inputs.mix.copy_(inputs.mix)
+        self.graph.replay()
+
+    def _capture(self, inputs: IterationInputs) -> bool:
+        """Record one iteration (recording runs nothing); False, and eager from now on, if it fails."""
+        self.static_inputs = IterationInputs([z.clone() for z in inputs.noise], inputs.mix.clone())
+        graph = torch.cuda.CUDAGraph()
+        try:
+            torch.cuda.synchronize()
+            with torch.cuda.graph(graph), self._autocast():
+                self.static_losses = iteration_step(self.model, self.setup, self.static_inputs)
+        except RuntimeError as error:  # pragma: no cover - needs a GPU
+            warnings.warn(f"CUDA graph capture failed, training this stage eagerly: {error}", stacklevel=2)
+            self.use_graphs = False
+            return False
+        self.graph = graph
+        return True
+
+    def _step_schedules(self) -> None:
+        before = [group["lr"] for group in self.setup.generator_optimizer.param_groups]
+        for scheduler in self.setup.schedulers:
+            scheduler.step()
+        after = [group["lr"] for group in self.setup.generator_optimizer.param_groups]
+        if after != before:
+            self.graph = None  # the learning rates are constants inside the captured kernels

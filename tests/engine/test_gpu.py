@@ -1,0 +1,52 @@
+"""CUDA-only checks of the fast path; skipped where no CUDA device exists (CI never has one)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import engine
+from engine.fast import FastOptions, FastStage, optimizer_options
+from engine.steps import begin_stage
+from engine.training import _start_or_resume
+from tests.engine.conftest import synthetic_image, tiny_config
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+CUDA = torch.device("cuda")
+
+
+def stage_on_cuda(options: FastOptions):  # type: ignore[no-untyped-def]
+    cfg = tiny_config(iters_per_stage=20)
+    model = _start_or_resume(synthetic_image(), cfg, CUDA, None, torch.Generator().manual_seed(1))
+    rng = engine.make_rng(0, CUDA)
+    setup = begin_stage(model, 0, rng, optimizer_options(CUDA, options))
+    return model, FastStage(model, setup, rng, options)
+
+
+def test_graph_replay_matches_eager_on_cuda() -> None:
+    exact = FastOptions(tf32=False)
+    graphed_model, graphed = stage_on_cuda(exact)
+    eager_model, eager = stage_on_cuda(FastOptions(tf32=False, cuda_graphs=False))
+    torch.backends.cudnn.allow_tf32 = False
+    for _ in range(8):
+        graphed.step()
+        eager.step()
+    assert graphed.graph is not None
+    a, b = graphed.report(final=True), eager.report(final=True)
+    for name in a:
+        assert a[name] == pytest.approx(b[name], rel=1e-2, abs=1e-3)
+    for p, q in zip(graphed_model.generator.parameters(), eager_model.generator.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-4)
+
+
+def test_fast_and_reference_paths_train_on_cuda_and_checkpoints_move_to_cpu() -> None:
+    cfg = tiny_config(iters_per_stage=12)
+    for path in ("reference", "fast"):
+        model = engine.train(synthetic_image(), cfg, device="cuda", rng=engine.make_rng(0, "cuda"), path=path)
+        samples = engine.sample(model, 4, rng=engine.make_rng(0, "cuda"))
+        assert samples.is_cuda and samples.shape[0] == 4
+        on_cpu = engine.checkpoint.from_bytes(engine.checkpoint.to_bytes(model), "cpu")
+        assert engine.sample(on_cpu, 2, rng=engine.make_rng(0)).shape[0] == 2

@@ -291,6 +291,27 @@ def _finish_canceled(ctx: WorkerContext, job: Job) -> str:
     return _current_state(ctx, job.id)
 
 
+SAMPLE_BATCH = 8  # images per engine.sample call: bounds GPU memory for large n at 2x scale
+
+
+def sample_in_batches(
+    trained: engine.TrainedModel,
+    n: int,
+    rng: torch.Generator,
+    scale: tuple[float, float] = (1.0, 1.0),
+    start_stage: int = 0,
+) -> torch.Tensor:
+    """n samples drawn SAMPLE_BATCH at a time from one generator (reproducible for a seed): [n, 3, H, W] on CPU."""
+    batches = []
+    with torch.no_grad():
+        for first in range(0, n, SAMPLE_BATCH):
+            count = min(SAMPLE_BATCH, n - first)
+            batches.append(
+                engine.sample(trained, n=count, rng=rng, scale=scale, start_stage=start_stage).cpu()
+            )
+    return torch.cat(batches)
+
+
 def _store_samples(
     ctx: WorkerContext, job: Job, model: Model, images: torch.Tensor, preview: bool
 ) -> list[Sample]:
@@ -321,11 +342,8 @@ def _store_samples(
 def _store_training_result(ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedModel) -> str:
     ctx.storage.put(checkpoint_key(model.id), engine.checkpoint.to_bytes(trained), "application/octet-stream")
     seed = int(model.params.get("seed", 0)) + 1
-    with torch.no_grad():
-        previews = engine.sample(
-            trained, n=ctx.settings.preview_samples, rng=engine.make_rng(seed, trained.device)
-        )
-    rows = _store_samples(ctx, job, model, previews.cpu(), preview=True)
+    previews = sample_in_batches(trained, ctx.settings.preview_samples, engine.make_rng(seed, trained.device))
+    rows = _store_samples(ctx, job, model, previews, preview=True)
     with transaction(ctx) as session:
         db_model = session.get(Model, model.id)
         if db_model is None:
@@ -349,17 +367,16 @@ def run_sampling(ctx: WorkerContext, job: Job, model: Model) -> str:
         return _fail(ctx, job, "the model has no checkpoint; train it first")
     trained = engine.checkpoint.from_bytes(ctx.storage.get(model.checkpoint_key), device=ctx.device)
     try:
-        with torch.no_grad():
-            images = engine.sample(
-                trained,
-                n=int(params.get("n", 4)),
-                rng=engine.make_rng(int(params.get("seed", 0)), trained.device),
-                scale=(float(params.get("scale_h", 1.0)), float(params.get("scale_w", 1.0))),
-                start_stage=int(params.get("start_stage", 0)),
-            )
+        images = sample_in_batches(
+            trained,
+            int(params.get("n", 4)),
+            engine.make_rng(int(params.get("seed", 0)), trained.device),
+            scale=(float(params.get("scale_h", 1.0)), float(params.get("scale_w", 1.0))),
+            start_stage=int(params.get("start_stage", 0)),
+        )
     except ValueError as e:
         return _fail(ctx, job, str(e))
-    rows = _store_samples(ctx, job, model, images.cpu(), preview=False)
+    rows = _store_samples(ctx, job, model, images, preview=False)
     with transaction(ctx) as session:
         if session.get(Model, model.id) is None:
             raise JobGone(job.id)

@@ -280,3 +280,11 @@ def test_model_deleted_while_training_leaves_nothing_behind(
     thread.join(timeout=30)
     assert not thread.is_alive() and result == [None]
     assert object_keys(storage, f"models/{model.id}/") == []
+
+
+def test_batched_sampling_is_reproducible_for_a_seed(trained: Trained, storage: Any) -> None:
+    model = engine.checkpoint.from_bytes(storage.get(checkpoint_key(trained.model.id)))
+    first = pipeline.sample_in_batches(model, pipeline.SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
+    again = pipeline.sample_in_batches(model, pipeline.SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
+    assert first.shape[0] == pipeline.SAMPLE_BATCH + 2 and first.device.type == "cpu"
+    assert (first == again).all()

@@ -180,3 +180,73 @@ class FastStage:
         after = [group["lr"] for group in self.setup.generator_optimizer.param_groups]
         if after != before:
             self.graph = None  # the learning rates are constants inside the captured kernels
+
+
+class CapturedSampler:
+    """Random samples at a fixed batch size and output size from one captured generator pass.
+
+    On CUDA the forward is recorded once as a CUDA graph (optionally in bf16 and channels-last memory),
+    so a call costs one launch plus filling the noise buffers. Elsewhere it runs eagerly and equals
+    `engine.sample` for the same rng. The returned tensor is overwritten by the next call: clone it to
+    keep it.
+    """
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        batch: int,
+        *,
+        scale: tuple[float, float] = (1.0, 1.0),
+        use_graph: bool | None = None,
+        bf16: bool = False,
+        channels_last: bool = False,
+    ) -> None:
+        from engine.noise import noise_shape  # local: keeps this module's import list about training
+        from engine.sampling import scaled_shapes
+
+        self.model = model
+        self.device = model.device
+        self.shapes = scaled_shapes(model, scale)
+        self.noise = [
+            torch.zeros((batch, *noise_shape(k, size, model.config)), device=self.device)
+            for k, size in enumerate(self.shapes)
+        ]
+        self.bf16 = bf16 and self.device.type == "cuda"
+        if channels_last:
+            model.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model.generator.eval()
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.output = torch.empty(0)
+        if use_graph if use_graph is not None else self.device.type == "cuda":
+            self._capture()
+
+    def _forward(self) -> torch.Tensor:
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+            if self.bf16
+            else contextlib.nullcontext()
+        )
+        with torch.no_grad(), autocast:
+            return self.model.generator(self.noise, self.shapes, self.model.noise_amp).float()
+
+    def _capture(self) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self._forward()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.output = self._forward()
+        self.graph = graph
+
+    def __call__(self, rng: torch.Generator) -> torch.Tensor:
+        """[batch, 3, H', W'] in [-1, 1], drawn from `rng` (which lives on the model's device)."""
+        for buffer in self.noise:
+            buffer.normal_(generator=rng)
+        if self.graph is None:
+            self.output = self._forward()
+        else:
+            self.graph.replay()
+        return self.output

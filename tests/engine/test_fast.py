@@ -73,3 +73,12 @@ def test_async_losses_on_cpu_read_immediately() -> None:
         {"critic": torch.tensor(1.0), "adversarial": torch.tensor(2.0), "reconstruction": torch.tensor(3.0)}
     )
     assert reader.read() == {"critic": 1.0, "adversarial": 2.0, "reconstruction": 3.0}
+
+
+def test_captured_sampler_equals_sample_on_cpu(trained: engine.TrainedModel) -> None:
+    from engine.fast import CapturedSampler
+
+    sampler = CapturedSampler(trained, 3, scale=(1.0, 1.5))
+    expected = engine.sample(trained, 3, rng=engine.make_rng(4), scale=(1.0, 1.5))
+    assert torch.allclose(sampler(engine.make_rng(4)), expected, atol=1e-6)
+    assert not torch.equal(sampler(engine.make_rng(5)), expected)

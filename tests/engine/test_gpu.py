@@ -50,3 +50,18 @@ def test_fast_and_reference_paths_train_on_cuda_and_checkpoints_move_to_cpu() ->
         assert samples.is_cuda and samples.shape[0] == 4
         on_cpu = engine.checkpoint.from_bytes(engine.checkpoint.to_bytes(model), "cpu")
         assert engine.sample(on_cpu, 2, rng=engine.make_rng(0)).shape[0] == 2
+
+
+def test_captured_sampler_matches_eager_on_cuda() -> None:
+    from engine.fast import CapturedSampler
+
+    model = engine.train(
+        synthetic_image(), tiny_config(iters_per_stage=4), device="cuda", rng=engine.make_rng(0, "cuda")
+    )
+    graphed = CapturedSampler(model, 16)
+    assert graphed.graph is not None
+    out = graphed(engine.make_rng(3, "cuda")).clone()
+    expected = engine.sample(model, 16, rng=engine.make_rng(3, "cuda"))
+    assert torch.allclose(out, expected, atol=1e-3)
+    fast = CapturedSampler(model, 16, bf16=True, channels_last=True)
+    assert (fast(engine.make_rng(3, "cuda")) - expected).abs().mean() < 0.05

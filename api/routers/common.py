@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -16,6 +16,8 @@ from api.waiting import requested_wait, wait_until_final
 from core import idempotency
 from core.errors import UnsupportedMediaType
 from core.models import IdempotencyRecord
+
+T = TypeVar("T")
 
 
 def require_multipart(request: Request) -> None:
@@ -64,17 +66,17 @@ class Idempotent:
         if self.key:
             idempotency.remember(self.session, self.owner_id, self.key, self.req_hash, 202, body, location)
 
-    async def create(self, create: Callable[[], Any]) -> JSONResponse | None:
-        """Run `create` in a thread; if a concurrent twin request won the key, return its replay instead."""
+    async def create(self, create: Callable[[], T]) -> tuple[T | None, JSONResponse | None]:
+        """Run `create` in a thread: (its result, None), or (None, the replay) when a concurrent twin request
+        with the same key committed first (the unique constraint on (owner, key) decides)."""
         try:
-            await run_in_threadpool(create)
+            return await run_in_threadpool(create), None
         except IntegrityError:
             self.session.rollback()
             replay = await run_in_threadpool(self.replay)
             if replay is None:
                 raise
-            return replay
-        return None
+            return None, replay
 
 
 async def accepted_or_done(

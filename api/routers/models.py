@@ -17,8 +17,8 @@ from api.routers.jobs import job_body
 from api.schemas import JobRead, ModelCreate, ModelRead, Page, SampleRead, SampleRequest
 from core import idempotency, service, webhooks
 from core.errors import InvalidParameter, NotFound, UnsupportedMediaType
-from core.images import ACCEPTED_FORMATS, validate_image
-from core.models import JobState, Model, Sample
+from core.images import ACCEPTED_FORMATS, ValidImage, validate_image
+from core.models import Job, JobState, Model, Sample
 from core.storage import ObjectNotFound
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=PROBLEM_RESPONSES)
@@ -112,55 +112,46 @@ async def create_model(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    settings = services.settings
+    valid = await _validated_upload(request, image, services.settings)
+    webhook_url = _validated_webhook_url(data.webhook_url, services.settings.allow_private_webhook_urls)
+    req_hash = idempotency.request_hash("POST", "/v1/models", data.model_dump(mode="json"), valid.sha256)
+    idem = Idempotent(services, session, owner.id, idempotency_key, req_hash)
+    if replay := await run_in_threadpool(idem.replay):
+        return replay
+    # The seed is stored, so every result can be reproduced.
+    params = {"seed": secrets.randbelow(2**31), **data.training_params()}
+
+    def create() -> tuple[str, str]:
+        model = service.create_model(
+            session, services.storage, services.queue, owner.id, valid, params, webhook_url,
+            list(data.webhook_events),
+            before_commit=lambda m: idem.remember(ModelRead.of(m).model_dump(mode="json"), f"/v1/models/{m.id}"),
+        )  # fmt: skip
+        assert model.train_job is not None
+        return model.id, model.train_job.id
+
+    created, replay = await idem.create(create)
+    if created is None:
+        assert replay is not None
+        return replay
+    model_id, job_id = created
+    return await accepted_or_done(
+        services, job_id, prefer, lambda: _model_body(services, model_id), f"/v1/models/{model_id}"
+    )
+
+
+async def _validated_upload(request: Request, image: UploadFile, settings: Any) -> ValidImage:
+    """Checks in order of cost: field names, declared type, size while reading, then Pillow."""
     await _refuse_unknown_fields(request)
     if (image.content_type or "").lower() not in DECLARED_IMAGE_TYPES:
         raise UnsupportedMediaType(f"the image part is declared {image.content_type}; send PNG, JPEG or WebP")
     raw = await read_limited(image, settings.max_upload_bytes)
-    valid = await run_in_threadpool(
+    return await run_in_threadpool(
         validate_image,
         raw,
         max_pixels=settings.max_image_pixels,
         max_side=settings.max_image_side,
         min_side=settings.min_image_side,
-    )
-    webhook_url = _validated_webhook_url(data.webhook_url, settings.allow_private_webhook_urls)
-    req_hash = idempotency.request_hash("POST", "/v1/models", data.model_dump(mode="json"), valid.sha256)
-    idem = Idempotent(services, session, owner.id, idempotency_key, req_hash)
-    if replay := await run_in_threadpool(idem.replay):
-        return replay
-    params = data.training_params()
-    params.setdefault("seed", secrets.randbelow(2**31))  # stored, so every result can be reproduced
-    created: list[Model] = []
-
-    def create() -> None:
-        def remember(model: Model) -> None:
-            idem.remember(ModelRead.of(model).model_dump(mode="json"), f"/v1/models/{model.id}")
-
-        created.append(
-            service.create_model(
-                session,
-                services.storage,
-                services.queue,
-                owner.id,
-                valid,
-                params,
-                webhook_url,
-                list(data.webhook_events),
-                before_commit=remember,
-            )
-        )
-
-    if replay := await idem.create(create):
-        return replay
-    model = created[0]
-    assert model.train_job is not None
-    return await accepted_or_done(
-        services,
-        model.train_job.id,
-        prefer,
-        lambda: _model_body(services, model.id),
-        f"/v1/models/{model.id}",
     )
 
 
@@ -231,38 +222,25 @@ async def create_samples(
 ) -> Response:
     _check_start_stage(model, body)
     path = f"/v1/models/{model.id}/samples"
-    idem = Idempotent(
-        services,
-        session,
-        owner.id,
-        idempotency_key,
-        idempotency.request_hash("POST", path, body.model_dump()),
-    )
+    req_hash = idempotency.request_hash("POST", path, body.model_dump())
+    idem = Idempotent(services, session, owner.id, idempotency_key, req_hash)
     if replay := await run_in_threadpool(idem.replay):
         return replay
-    params = body.model_dump()
-    if params["seed"] is None:
-        params["seed"] = secrets.randbelow(2**31)
-    job_ids: list[str] = []
+    params = {**body.model_dump(), "seed": body.seed if body.seed is not None else secrets.randbelow(2**31)}
 
-    def create() -> None:
-        def remember(job: Any) -> None:
-            idem.remember(JobRead.of(job).model_dump(mode="json"), f"/v1/jobs/{job.id}")
+    def remember(job: Job) -> None:
+        idem.remember(JobRead.of(job).model_dump(mode="json"), f"/v1/jobs/{job.id}")
 
-        job_ids.append(
-            service.create_sample_job(session, services.queue, model, params, before_commit=remember).id
-        )
+    def create() -> str:
+        return service.create_sample_job(session, services.queue, model, params, before_commit=remember).id
 
-    if replay := await idem.create(create):
+    job_id, replay = await idem.create(create)
+    if job_id is None:
+        assert replay is not None
         return replay
     base_url = str(request.base_url)
-
     return await accepted_or_done(
-        services,
-        job_ids[0],
-        prefer,
-        lambda: job_body(services, job_ids[0], base_url),
-        f"/v1/jobs/{job_ids[0]}",
+        services, job_id, prefer, lambda: job_body(services, job_id, base_url), f"/v1/jobs/{job_id}"
     )
 
 

@@ -45,3 +45,39 @@ def test_keys_are_scoped_per_owner(client: Any, caller: Any, make_caller: Any) -
     mine = post(client, caller, "shared", scene_image()).json()
     theirs = post(client, other, "shared", scene_image()).json()
     assert mine["id"] != theirs["id"]
+
+
+def test_concurrent_twin_request_gets_the_winners_response(
+    client: Any, caller: Any, db: Any, storage: Any, queue: Any, monkeypatch: Any
+) -> None:
+    """The twin that loses the race on (owner, key) rolls back, removes its stored image, and replays."""
+    import hashlib
+
+    from api.schemas import ModelCreate
+    from core import idempotency, service
+    from tests.service_fixtures import object_keys
+
+    image = scene_image()
+    req_hash = idempotency.request_hash(
+        "POST",
+        "/v1/models",
+        ModelCreate(preset="quick").model_dump(mode="json"),
+        hashlib.sha256(image).hexdigest(),
+    )
+    real_create = service.create_model
+    before = set(object_keys(storage, "models/"))
+
+    def create_while_a_twin_commits(*args: Any, **kwargs: Any) -> Any:
+        with db.session() as twin:
+            idempotency.remember(
+                twin, caller.owner_id, "race", req_hash, 202, {"id": "mdl_winner"}, "/v1/models/w"
+            )
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(service, "create_model", create_while_a_twin_commits)
+    response = post(client, caller, "race", image)
+    assert response.status_code == 202 and response.json() == {"id": "mdl_winner"}
+    assert response.headers["idempotent-replayed"] == "true"
+    assert queue.jobs == [] and set(object_keys(storage, "models/")) == before
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).where(Model.owner_id == caller.owner_id)) == 0

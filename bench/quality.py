@@ -15,32 +15,17 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from common import StageTimer, synchronize
 
 import engine
 from engine import metrics
 from engine.image import to_pil
 
 GRID_SAMPLES = 16
-
-
-@dataclass
-class StageTimer:
-    """Per-stage wall time from the engine's progress reports: a stage ends at its last iteration."""
-
-    stage_end_s: dict[int, float] = field(default_factory=dict)
-
-    def __call__(self, progress: engine.Progress) -> None:
-        if progress.iteration == progress.iters_per_stage:
-            self.stage_end_s[progress.stage] = progress.elapsed_s
-
-    def per_stage_s(self) -> list[float]:
-        ends = [self.stage_end_s[s] for s in sorted(self.stage_end_s)]
-        return [end - start for start, end in zip([0.0, *ends], ends, strict=False)]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -56,12 +41,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=None, help="override iters_per_stage (smoke tests)")
     parser.add_argument("--out", type=Path, default=None, help="folder for quality.json and samples.png")
     return parser.parse_args(argv)
-
-
-def synchronize(device: str) -> None:
-    # CUDA kernels run asynchronously; wall times mean something only after the queue is drained.
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def deliver_webhook(delivery_id: str) -> None:
     webhooks.deliver(ctx.db, ctx.settings, delivery_id)
 
 
-@app.task(name=TASK_DISPATCH_WEBHOOKS, time_limit=60)
+@app.task(name=TASK_DISPATCH_WEBHOOKS, time_limit=60, soft_time_limit=50)
 def dispatch_webhooks() -> None:
     ctx = context()
     with ctx.db.sessions() as session:

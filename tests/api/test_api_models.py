@@ -131,3 +131,27 @@ def test_unknown_routes_and_methods_are_problems(client: Any, caller: Any) -> No
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
     wrong = client.put("/v1/models", headers=caller.headers)
     assert wrong.status_code == 405 and wrong.json()["type"].endswith("/method-not-allowed")
+
+
+def test_unknown_webhook_event_is_a_validation_problem(client: Any, caller: Any) -> None:
+    response = create(client, caller, webhook_url="https://example.com/h", webhook_events="model.exploded")
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"][:2] == [
+        "body",
+        "webhook_events",
+    ]
+    ok = create(
+        client, caller, webhook_url="https://example.com/h", webhook_events="model.succeeded,job.failed"
+    )
+    assert ok.status_code == 202 and ok.json()["webhook_events"] == ["model.succeeded", "job.failed"]
+
+
+def test_job_events_paginate_oldest_first(client: Any, caller: Any) -> None:
+    body = create(client, caller).json()
+    client.post(f"/v1/models/{body['id']}/cancel", headers=caller.headers)
+    path = f"/v1/jobs/{body['train_job_id']}/events"
+    first = client.get(f"{path}?limit=1", headers=caller.headers).json()
+    assert [e["type"] for e in first["data"]] == ["queued"] and first["next_cursor"]
+    rest = client.get(f"{path}?after={first['next_cursor']}", headers=caller.headers).json()
+    assert [e["type"] for e in rest["data"]] == ["canceled"] and rest["next_cursor"] is None
+    job = client.get(f"/v1/jobs/{body['train_job_id']}", headers=caller.headers).json()
+    assert job["state"] == "canceled" and job["kind"] == "train" and job["samples"] is None

@@ -78,8 +78,8 @@ def command_train(args: argparse.Namespace) -> int:
     device = args.device or default_device()
     if cfg.label == "quick":
         print(
-            f"quick preset: max_size={cfg.max_size}, {cfg.train_stages} stages x {cfg.iters_per_stage} iterations "
-            "(the paper uses 250 px, 6 x 2000): a fast preview, not the paper's quality",
+            f"quick preset: max_size={cfg.max_size}, {cfg.train_stages} stages x {cfg.iters_per_stage} iterations, "
+            f"{cfg.channels} channels (the paper: 250 px, 6 x 2000, 64): a fast preview, not the paper's quality",
             file=sys.stderr,
         )
     resume = None

@@ -9,6 +9,7 @@ blob = engine.checkpoint.to_bytes(model)
 
 from engine import checkpoint
 from engine.config import MODES, PRESETS, TrainConfig
+from engine.fast import CapturedSampler, FastOptions
 from engine.harmonization import fine_tune, harmonize
 from engine.image import frames_to_gif, grid, load_image, to_png_bytes
 from engine.model import TrainedModel
@@ -20,6 +21,8 @@ from engine.training import Progress, TrainingCanceled, train
 __all__ = [
     "MODES",
     "PRESETS",
+    "CapturedSampler",
+    "FastOptions",
     "Progress",
     "TrainConfig",
     "TrainedModel",

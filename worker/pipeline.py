@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 import engine
 from core import jobs, webhooks
@@ -144,22 +144,13 @@ def _current_state(ctx: WorkerContext, job_id: str) -> str:
 
 def training_config(params: dict[str, Any]) -> engine.TrainConfig:
     """The API's request params -> the engine's config. Raises ValueError with the engine's reasons."""
-    overrides = {
-        k: params[k]
-        for k in ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
-        if k in params
-    }
+    preset, mode = params.get("preset", "paper"), params.get("mode", "generation")
+    names = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
+    overrides = {name: params[name] for name in names if name in params}
     if "max_size" in overrides and "min_size" not in overrides:
-        # A small max_size must not fall below the preset's min_size (e.g. quick's 25 with max_size=20).
-        overrides["min_size"] = min(
-            engine.TrainConfig.preset(
-                params.get("preset", "paper"), params.get("mode", "generation")
-            ).min_size,
-            overrides["max_size"],
-        )
-    return engine.TrainConfig.preset(
-        params.get("preset", "paper"), mode=params.get("mode", "generation"), **overrides
-    )
+        # A small max_size must not fall below the preset's own min_size (e.g. max_size=20 with quick's 25).
+        overrides["min_size"] = min(engine.TrainConfig.preset(preset, mode).min_size, overrides["max_size"])
+    return engine.TrainConfig.preset(preset, mode=mode, **overrides)
 
 
 class ProgressReporter:
@@ -221,13 +212,10 @@ class CancelCheck:
             return self.stop
         self.last_check = now
         with self.ctx.db.sessions() as session:
-            row = session.execute(select_cancel(self.job_id)).first()
+            query = select(Job.cancel_requested, Job.state).where(Job.id == self.job_id)
+            row = session.execute(query).first()
         self.stop = row is None or bool(row.cancel_requested) or row.state != JobState.RUNNING
         return self.stop
-
-
-def select_cancel(job_id: str) -> Select[bool, str]:
-    return select(Job.cancel_requested, Job.state).where(Job.id == job_id)
 
 
 def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Any:

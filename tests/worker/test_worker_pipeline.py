@@ -288,3 +288,21 @@ def test_batched_sampling_is_reproducible_for_a_seed(trained: Trained, storage: 
     again = pipeline.sample_in_batches(model, pipeline.SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
     assert first.shape[0] == pipeline.SAMPLE_BATCH + 2 and first.device.type == "cpu"
     assert (first == again).all()
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"preset": "quick"}, {}),
+        ({"preset": "quick", "max_size": 20}, {"max_size": 20, "min_size": 20}),
+        (
+            {"preset": "paper", "mode": "harmonization", "train_stages": 4},
+            {"mode": "harmonization", "train_stages": 4},
+        ),
+        ({"preset": "quick", "iters_per_stage": 7, "lr_scale": 0.5}, {"iters_per_stage": 7, "lr_scale": 0.5}),
+    ],
+)
+def test_request_params_map_onto_engine_presets(params: dict[str, Any], expected: dict[str, Any]) -> None:
+    cfg = pipeline.training_config(params)
+    preset = engine.TrainConfig.preset(params["preset"], mode=params.get("mode", "generation"))
+    assert {k: v for k, v in cfg.to_dict().items() if preset.to_dict()[k] != v} == expected

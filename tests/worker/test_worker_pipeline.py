@@ -297,7 +297,7 @@ def test_batched_sampling_is_reproducible_for_a_seed(trained: Trained, storage: 
         ({"preset": "quick", "max_size": 20}, {"max_size": 20, "min_size": 20}),
         (
             {"preset": "paper", "mode": "harmonization", "train_stages": 4},
-            {"mode": "harmonization", "train_stages": 4},
+            {"train_stages": 4},
         ),
         ({"preset": "quick", "iters_per_stage": 7, "lr_scale": 0.5}, {"iters_per_stage": 7, "lr_scale": 0.5}),
     ],

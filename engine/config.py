@@ -125,7 +125,8 @@ class TrainConfig:
             }
             quick["label"] = "quick"
             if mode == "harmonization":
-                quick.update(max_size=80, min_size=40, train_stages=3, iters_per_stage=400)
+                # all three stages sit near the top size (geometric pyramid, min_size 120 in the paper)
+                quick.update(max_size=64, min_size=32, train_stages=3, iters_per_stage=200)
             elif mode == "animation":
                 quick.update(min_size=20)
             quick.update(overrides)

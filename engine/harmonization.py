@@ -12,9 +12,11 @@ Decisions:
   Stage k > 0 feeds the head at stage k's size and runs bodies k..last only: more of the naive image's
   structure survives, but those bodies were trained on features, not on the head's output, so expect
   weaker harmonization there. Fine-tuning (below) adapts the model to the naive image at stage 0.
-- The mask is processed at the model's resolution (the radii are in model pixels), then resized to the
-  naive image's size. Gaussian taps stop at 4 sigma, so pixels farther than radius + 4 sigma (in model
-  pixels) keep the naive image's values exactly.
+- The mask is processed at the model's resolution, then resized to the naive image's size. The original's
+  radii (dilation 7 or 20, blur sigma 5) are in pixels of its 250-px models; we scale them with the model's
+  top-stage size, so a 64-px quick model blends the same fraction of the image (a paper model gets them
+  unchanged). Gaussian taps stop at 4 sigma, so pixels farther than radius + 4 sigma (in model pixels)
+  keep the naive image's values exactly.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from engine.training import Progress, ProgressCallback, StopCheck, TrainingCance
 
 DILATION_RADIUS = {"harmonization": 7, "editing": 20}
 BLUR_SIGMA = 5.0
+REFERENCE_SIZE = 250  # the model size (longer side) the original's radii were chosen for
 
 
 def binary_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -99,11 +102,12 @@ def harmonize(
     stage: int = 0,
     rng: torch.Generator | None = None,
     dilation_radius: int | None = None,
-    blur_sigma: float = BLUR_SIGMA,
+    blur_sigma: float | None = None,
 ) -> torch.Tensor:
     """naive: [1, 3, H, W] in [-1, 1] (any size), mask: [1, C, H, W] -> [1, 3, H, W] in [-1, 1].
 
-    dilation_radius defaults to the original's for the model's mode (7 harmonization, 20 editing)."""
+    dilation_radius and blur_sigma (model pixels) default to the original's for the model's mode (7 or 20,
+    and 5), scaled by the model's size / 250."""
     if naive.dim() != 4 or naive.shape[:2] != (1, 3):
         raise ValueError(f"naive image must be [1, 3, H, W], got {list(naive.shape)}")
     if not 0 <= stage < model.stages_done:
@@ -116,8 +120,12 @@ def harmonize(
     small_mask = (resize_to(binary, top, (top[0] / size[0], top[1] / size[1])) > 0.5).float()
     if small_mask.sum() == 0:
         small_mask = (F.adaptive_max_pool2d(binary, top) > 0).float()  # a tiny mask must not vanish
+    relative = max(top) / REFERENCE_SIZE
     if dilation_radius is None:
-        dilation_radius = DILATION_RADIUS.get(model.config.mode, DILATION_RADIUS["harmonization"])
+        base = DILATION_RADIUS.get(model.config.mode, DILATION_RADIUS["harmonization"])
+        dilation_radius = max(1, round(base * relative))
+    if blur_sigma is None:
+        blur_sigma = max(0.5, BLUR_SIGMA * relative)
     soft = soft_mask(small_mask, dilation_radius, blur_sigma)
     blend = F.interpolate(soft, size=size, mode="bilinear", align_corners=False)
     rendered = render(model, resize_image(naive, top), stage, rng)

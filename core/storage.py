@@ -53,6 +53,21 @@ def job_prefix(job_id: str) -> str:
     return f"jobs/{_checked_id(job_id)}/"
 
 
+# A job's own objects (a harmonization's inputs, result and fine-tuned checkpoint) live beside its model,
+# models/{model_id}/jobs/{job_id}/..., so deleting the model (one prefix) removes them with it.
+JOB_OBJECT_NAMES = frozenset({"naive.png", "mask.png", "result.png", "checkpoint.safetensors"})
+
+
+def job_objects_prefix(model_id: str, job_id: str) -> str:
+    return model_prefix(model_id) + f"jobs/{_checked_id(job_id)}/"
+
+
+def job_object_key(model_id: str, job_id: str, name: str) -> str:
+    if name not in JOB_OBJECT_NAMES:
+        raise ValueError(f"not a job object: {name!r}")
+    return job_objects_prefix(model_id, job_id) + name
+
+
 def check_key(key: str) -> str:
     if not KEY_PATTERN.match(key) or ".." in key:
         raise ValueError(f"not a storage key: {key!r}")

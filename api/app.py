@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.limits import BodySizeLimit
 from api.problems import install_problem_handlers
-from api.routers import health, jobs, models
+from api.routers import harmonizations, health, jobs, models
 from core.db import Database
 from core.logs import configure_logging
 from core.queue import JobQueue, make_queue
@@ -19,7 +19,8 @@ from core.storage import Storage, make_storage
 
 DESCRIPTION = """
 Upload one image, get a trained single-image GAN (ConSinGAN), then draw as many new images of the same scene as
-you want. Training and sampling are **jobs**: `queued → running → succeeded | failed | canceled`.
+you want, or harmonize an object pasted into its scene. Training, sampling and harmonization are **jobs**:
+`queued → running → succeeded | failed | canceled`.
 
 * Auth: `Authorization: Bearer <api key>` (`python -m core.keys create --owner NAME`).
 * Errors: RFC 9457 `application/problem+json`, with a stable `type` URI.
@@ -50,8 +51,10 @@ def create_app(
     app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.
+    app.add_middleware(BodySizeLimit, max_body_bytes=2 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(jobs.router)
+    app.include_router(harmonizations.router)
     return app

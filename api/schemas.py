@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.models import Job, JobEvent, JobState, Model, Sample
-from core.storage import Storage
+from core.storage import Storage, job_object_key
 
 T = TypeVar("T")
 
@@ -82,6 +82,24 @@ class SampleRequest(BaseModel):
     start_stage: int = Field(
         0, ge=0, le=11, description="stages below this reuse the training image's layout"
     )
+
+
+class HarmonizationCreate(BaseModel):
+    """Fields of `POST /v1/models/{id}/harmonizations` (multipart, next to the `naive` and `mask` files)."""
+
+    model_config = ConfigDict(
+        extra="ignore",  # the form also carries the two files; the route refuses unknown fields itself
+        json_schema_extra={"examples": [{"stage": 0, "fine_tune": True, "fine_tune_iters": 50, "seed": 3}]},
+    )
+
+    stage: int = Field(
+        0, ge=0, le=11, description="injection stage: 0 (coarsest) harmonizes most; higher keeps more detail"
+    )
+    fine_tune: bool = Field(False, description="first fine-tune the model on the naive image (slower)")
+    fine_tune_iters: int | None = Field(
+        None, ge=1, le=5000, description="fine-tuning iterations; default 500 (paper preset), 50 (quick)"
+    )
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed; drawn for you when unset")
 
 
 class Page(BaseModel, Generic[T]):
@@ -246,6 +264,29 @@ class SampleRead(BaseModel):
         )
 
 
+class HarmonizationResultRead(BaseModel):
+    """A succeeded harmonize job's outputs."""
+
+    url: str = Field(description="the composite, PNG at the naive image's size: presigned (S3) or API route")
+    checkpoint_url: str | None = Field(
+        None, description="the fine-tuned model (safetensors), when the job fine-tuned"
+    )
+
+    @classmethod
+    def of(cls, job: Job, storage: Storage, base_url: str) -> HarmonizationResultRead:
+        """The keys follow from the ids; the job's `succeeded` row is written only after its objects."""
+        route = f"{base_url.rstrip('/')}/v1/jobs/{job.id}"
+
+        def url(name: str, path: str) -> str:
+            return storage.presigned_url(job_object_key(job.model_id, job.id, name)) or f"{route}/{path}"
+
+        tuned = bool(job.params.get("fine_tune"))
+        return cls(
+            url=url("result.png", "result"),
+            checkpoint_url=url("checkpoint.safetensors", "checkpoint") if tuned else None,
+        )
+
+
 class JobRead(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -286,10 +327,18 @@ class JobRead(BaseModel):
     finished_at: dt.datetime | None
     duration_s: float | None
     samples: list[SampleRead] | None = Field(None, description="the job's images once it succeeded")
+    result: HarmonizationResultRead | None = Field(
+        None, description="a harmonize job's composite (and fine-tuned checkpoint) once it succeeded"
+    )
     links: dict[str, str]
 
     @classmethod
-    def of(cls, job: Job, samples: list[SampleRead] | None = None) -> JobRead:
+    def of(
+        cls,
+        job: Job,
+        samples: list[SampleRead] | None = None,
+        result: HarmonizationResultRead | None = None,
+    ) -> JobRead:
         base = f"/v1/jobs/{job.id}"
         return cls(
             id=job.id,
@@ -306,6 +355,7 @@ class JobRead(BaseModel):
             finished_at=job.finished_at,
             duration_s=_duration(job.started_at, job.finished_at),
             samples=samples,
+            result=result,
             links={"self": base, "events": f"{base}/events", "model": f"/v1/models/{job.model_id}"},
         )
 

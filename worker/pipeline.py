@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -87,13 +88,45 @@ def run_job(ctx: WorkerContext, job_id: str) -> str | None:
     log.info("job started", extra={**extra, "attempt": job.attempts, "device": ctx.device})
     started = time.monotonic()
     try:
-        state = _run_guarded(ctx, job, model)
+        with Heartbeat(ctx, job.id, job.attempts, ctx.settings.heartbeat_interval_s):
+            state = _run_guarded(ctx, job, model)
     except JobGone:
         ctx.storage.delete_prefix(model_prefix(model.id))
         log.info("job's model was deleted while it ran; output discarded", extra=extra)
         return None
     log.info("job ended", extra={**extra, "state": state, "seconds": round(time.monotonic() - started, 2)})
     return state
+
+
+class Heartbeat:
+    """While an attempt runs, a daemon thread stamps the job's `heartbeat_at` every `interval_s` (fenced by the
+    attempt number). The reaper re-queues a running job whose stamp got old: this worker died."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str, attempt: int, interval_s: float) -> None:
+        self.ctx, self.job_id, self.attempt, self.interval_s = ctx, job_id, attempt, interval_s
+        self.stopped = threading.Event()
+        self.lost = False  # the row says this attempt is over (ended, re-queued, re-claimed, deleted)
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            try:
+                with self.ctx.db.session() as session:
+                    alive = jobs.heartbeat(session, self.job_id, self.attempt)
+            except Exception:  # a database blip: try again next beat; the timeout allows for a few
+                log.warning("heartbeat failed", extra={"job_id": self.job_id}, exc_info=True)
+                continue
+            if not alive:
+                self.lost = True
+                return
 
 
 def _load(ctx: WorkerContext, job_id: str) -> tuple[Job, Model]:
@@ -122,12 +155,16 @@ def _run_kind(ctx: WorkerContext, job: Job, model: Model) -> str:
         return run_training(ctx, job, model)
     if job.kind == JobKind.SAMPLE:
         return run_sampling(ctx, job, model)
+    if job.kind == JobKind.HARMONIZE:
+        from worker.harmonization import run_harmonization  # its own module, which imports this one
+
+        return run_harmonization(ctx, job, model)
     return _fail(ctx, job, f"{job.kind} jobs are not supported by this worker yet")
 
 
 def _fail(ctx: WorkerContext, job: Job, reason: str) -> str:
     with transaction(ctx) as session:
-        won = jobs.fail(session, job, reason)
+        won = jobs.fail(session, job, reason, attempt=job.attempts)
     return JobState.FAILED if won else _current_state(ctx, job.id)
 
 
@@ -181,7 +218,7 @@ class ProgressReporter:
             "losses": {k: round(v, 5) for k, v in progress.losses.items()},
         }
         with self.ctx.db.session() as session:
-            if not jobs.record_progress(session, self.job.id, data):
+            if not jobs.record_progress(session, self.job.id, data, attempt=self.job.attempts):
                 return
             while (
                 self.milestones_passed < len(PROGRESS_MILESTONES)
@@ -199,10 +236,11 @@ class ProgressReporter:
 
 
 class CancelCheck:
-    """The engine's `should_stop`: re-reads the job's cancel flag at most every `interval_s`."""
+    """The engine's `should_stop`: re-reads the job's cancel flag at most every `interval_s`. Also stops when
+    the attempt is no longer ours (a reaper re-queued the job and another worker claimed it)."""
 
-    def __init__(self, ctx: WorkerContext, job_id: str, interval_s: float) -> None:
-        self.ctx, self.job_id, self.interval_s = ctx, job_id, interval_s
+    def __init__(self, ctx: WorkerContext, job_id: str, interval_s: float, attempt: int | None = None) -> None:
+        self.ctx, self.job_id, self.interval_s, self.attempt = ctx, job_id, interval_s, attempt
         self.last_check = time.monotonic()
         self.stop = False
 
@@ -212,9 +250,14 @@ class CancelCheck:
             return self.stop
         self.last_check = now
         with self.ctx.db.sessions() as session:
-            query = select(Job.cancel_requested, Job.state).where(Job.id == self.job_id)
+            query = select(Job.cancel_requested, Job.state, Job.attempts).where(Job.id == self.job_id)
             row = session.execute(query).first()
-        self.stop = row is None or bool(row.cancel_requested) or row.state != JobState.RUNNING
+        self.stop = (
+            row is None
+            or bool(row.cancel_requested)
+            or row.state != JobState.RUNNING
+            or (self.attempt is not None and row.attempts != self.attempt)
+        )
         return self.stop
 
 
@@ -228,7 +271,7 @@ def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Any:
             "application/octet-stream",
         )
         with ctx.db.session() as session:
-            jobs.record_stage_done(session, job.id, partial.stages_done)
+            jobs.record_stage_done(session, job.id, partial.stages_done, attempt=job.attempts)
 
     return on_stage_done
 
@@ -263,7 +306,7 @@ def run_training(ctx: WorkerContext, job: Job, model: Model) -> str:
             device=device,
             rng=engine.make_rng(int(model.params.get("seed", 0)), device),
             on_progress=ProgressReporter(ctx, job, ctx.settings.progress_interval_s),
-            should_stop=CancelCheck(ctx, job.id, ctx.settings.cancel_poll_interval_s),
+            should_stop=CancelCheck(ctx, job.id, ctx.settings.cancel_poll_interval_s, job.attempts),
             on_stage_done=_stage_snapshotter(ctx, job, model),
             resume=_resume_from(ctx, job, model, device),
         )
@@ -274,7 +317,7 @@ def run_training(ctx: WorkerContext, job: Job, model: Model) -> str:
 
 def _finish_canceled(ctx: WorkerContext, job: Job) -> str:
     with transaction(ctx) as session:
-        if jobs.mark_canceled(session, job):
+        if jobs.mark_canceled(session, job, attempt=job.attempts):
             return JobState.CANCELED
     return _current_state(ctx, job.id)
 
@@ -339,7 +382,7 @@ def _store_training_result(ctx: WorkerContext, job: Job, model: Model, trained: 
         db_model.checkpoint_key = checkpoint_key(model.id)
         session.add_all(rows)
         session.flush()
-        if jobs.succeed(session, job):
+        if jobs.succeed(session, job, attempt=job.attempts):
             return JobState.SUCCEEDED
         session.rollback()
     _discard(ctx, rows)
@@ -370,7 +413,7 @@ def run_sampling(ctx: WorkerContext, job: Job, model: Model) -> str:
             raise JobGone(job.id)
         session.add_all(rows)
         session.flush()
-        if jobs.succeed(session, job):
+        if jobs.succeed(session, job, attempt=job.attempts):
             return JobState.SUCCEEDED
         session.rollback()
     _discard(ctx, rows)

@@ -34,7 +34,7 @@ def sample(job_id: str) -> None:
 
 @app.task(name=TASK_FOR_KIND[JobKind.HARMONIZE])
 def harmonize(job_id: str) -> None:
-    pipeline.run_job(context(), job_id)  # fails the job with a reason until issue #4 lands
+    pipeline.run_job(context(), job_id)
 
 
 @app.task(name=TASK_DELIVER_WEBHOOK, time_limit=120, soft_time_limit=100)

@@ -1,4 +1,4 @@
-"""/v1/jobs: one unit of GPU work (a training or a sample run) and its event log."""
+"""/v1/jobs: one unit of GPU work (a training, a sample run or a harmonization) and its event log."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ from sqlalchemy.orm import Session
 
 from api.deps import JobDep, Services, ServicesDep, SessionDep
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import JobEventRead, JobRead, Page, SampleRead
+from api.schemas import HarmonizationResultRead, JobEventRead, JobRead, Page, SampleRead
 from core import service
-from core.models import Job, JobState
+from core.models import Job, JobKind, JobState
 from core.storage import Storage
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 
 def render_job(session: Session, storage: Storage, job: Job, base_url: str) -> JobRead:
-    samples = None
+    samples, result = None, None
     if job.state == JobState.SUCCEEDED:
         samples = [SampleRead.of(s, storage, base_url) for s in service.job_samples(session, job)]
-    return JobRead.of(job, samples)
+        if job.kind == JobKind.HARMONIZE:
+            result = HarmonizationResultRead.of(job, storage, base_url)
+    return JobRead.of(job, samples, result)
 
 
 def job_body(services: Services, job_id: str, base_url: str) -> dict[str, Any]:

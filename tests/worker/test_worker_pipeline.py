@@ -224,7 +224,8 @@ def test_unsupported_kind_fails_with_reason(trained: Trained, db: Any) -> None:
         from core import jobs
         from core.models import JobKind
 
-        job = jobs.create_job(session, model, JobKind.HARMONIZE)
+        job = jobs.create_job(session, model, JobKind.SAMPLE)
+        job.kind = "animate"  # a kind of the future (issue #3's list) that no worker runs yet
         session.commit()
     assert pipeline.run_job(trained.ctx, job.id) == JobState.FAILED
     assert "not supported" in (job_of(db, job.id).error or "")

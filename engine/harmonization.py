@@ -21,6 +21,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -28,12 +29,13 @@ import time
 import torch
 import torch.nn.functional as F
 
+from engine.fast import FastOptions, FastStage, backend_flags, optimizer_options
 from engine.imresize import resize_to
 from engine.model import TrainedModel
 from engine.networks import upsample
 from engine.noise import draw, make_rng
-from engine.steps import stage_setup, train_iteration
-from engine.training import Progress, ProgressCallback, StopCheck, TrainingCanceled
+from engine.steps import stage_setup
+from engine.training import Progress, ProgressCallback, ReferenceStage, StopCheck, TrainingCanceled
 
 DILATION_RADIUS = {"harmonization": 7, "editing": 20}
 BLUR_SIGMA = 5.0
@@ -157,25 +159,31 @@ def fine_tune(
     stage = tuned.stages_done - 1
     head_input = resize_image(naive.to(tuned.device), tuned.stage_shapes[0])
     tuned.generator.train()
-    setup = stage_setup(tuned, stage, iterations)
+    fast = tuned.device.type == "cuda"  # the same runner choice as `train(path="auto")`
+    options = FastOptions()
+    adam = optimizer_options(tuned.device, options) if fast else {}
+    setup = stage_setup(tuned, stage, iterations, adam)
+    runner = FastStage(tuned, setup, rng, options) if fast else ReferenceStage(tuned, setup, rng)
     started = time.monotonic()
-    for iteration in range(1, iterations + 1):
-        if should_stop is not None and should_stop():
-            raise TrainingCanceled(f"fine-tuning stopped at iteration {iteration}")
-        losses = train_iteration(tuned, setup, rng, stage0_input=head_input)
-        if on_progress is not None and (iteration % progress_every == 0 or iteration == iterations):
-            elapsed = time.monotonic() - started
-            on_progress(
-                Progress(
-                    stage=stage,
-                    num_stages=tuned.num_stages,
-                    iteration=iteration,
-                    iters_per_stage=iterations,
-                    losses={k: float(v) for k, v in losses.items()},
-                    elapsed_s=elapsed,
-                    fraction_done=iteration / iterations,
-                    eta_s=elapsed * (iterations - iteration) / iteration,
+    with backend_flags(tuned.device, options) if fast else contextlib.nullcontext():
+        for iteration in range(1, iterations + 1):
+            if should_stop is not None and should_stop():
+                raise TrainingCanceled(f"fine-tuning stopped at iteration {iteration}")
+            runner.step(stage0_input=head_input)
+            last = iteration == iterations
+            if on_progress is not None and (iteration % progress_every == 0 or last):
+                elapsed = time.monotonic() - started
+                on_progress(
+                    Progress(
+                        stage=stage,
+                        num_stages=tuned.num_stages,
+                        iteration=iteration,
+                        iters_per_stage=iterations,
+                        losses=runner.report(final=last),
+                        elapsed_s=elapsed,
+                        fraction_done=iteration / iterations,
+                        eta_s=elapsed * (iterations - iteration) / iteration,
+                    )
                 )
-            )
     tuned.generator.eval()
     return tuned

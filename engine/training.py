@@ -1,4 +1,6 @@
-"""ConSinGAN training, the reference path: fp32, eager, one stage after another (spec §3).
+"""ConSinGAN training: the stages one after another (spec §3), each run by the reference runner (fp32,
+eager) or the fast one (`engine.fast`: the same iteration replayed as a CUDA graph). The math of a stage
+is in `engine.steps`.
 
 Decisions on the original's quirks:
 - `generator_steps = 3` calls `optimizer.step()` three times on ONE gradient, as the original does: that is

@@ -49,9 +49,16 @@ def create_job(session: Session, model: Model, kind: JobKind, params: dict[str, 
     return job
 
 
-def _conditional_update(session: Session, job_id: str, expected: JobState, **values: Any) -> bool:
+def _conditional_update(
+    session: Session, job_id: str, expected: JobState, attempt: int | None = None, **values: Any
+) -> bool:
+    """`attempt` fences a worker's writes: after a reaper re-queued the job and another worker claimed it
+    (attempts + 1), a late write from the earlier attempt matches no row."""
+    conditions = [Job.id == job_id, Job.state == expected.value]
+    if attempt is not None:
+        conditions.append(Job.attempts == attempt)
     result = session.execute(
-        update(Job).where(Job.id == job_id, Job.state == expected.value).values(**values),
+        update(Job).where(*conditions).values(**values),
         execution_options={"synchronize_session": False},
     )
     assert isinstance(result, CursorResult)
@@ -89,14 +96,23 @@ def next_queued_job_id(session: Session) -> str | None:
     )
 
 
-def record_progress(session: Session, job_id: str, progress: dict[str, Any]) -> bool:
-    """Progress doubles as the heartbeat. False when the job is no longer running."""
-    return _conditional_update(session, job_id, JobState.RUNNING, progress=progress, heartbeat_at=utcnow())
+def record_progress(
+    session: Session, job_id: str, progress: dict[str, Any], attempt: int | None = None
+) -> bool:
+    """Progress doubles as the heartbeat. False when the job is no longer running (or no longer ours)."""
+    return _conditional_update(
+        session, job_id, JobState.RUNNING, attempt, progress=progress, heartbeat_at=utcnow()
+    )
 
 
-def record_stage_done(session: Session, job_id: str, stages_done: int) -> bool:
+def heartbeat(session: Session, job_id: str, attempt: int) -> bool:
+    """The worker is alive and still owns this attempt. False: the job ended, was re-queued or re-claimed."""
+    return _conditional_update(session, job_id, JobState.RUNNING, attempt, heartbeat_at=utcnow())
+
+
+def record_stage_done(session: Session, job_id: str, stages_done: int, attempt: int | None = None) -> bool:
     won = _conditional_update(
-        session, job_id, JobState.RUNNING, stages_done=stages_done, heartbeat_at=utcnow()
+        session, job_id, JobState.RUNNING, attempt, stages_done=stages_done, heartbeat_at=utcnow()
     )
     if won:
         add_event(
@@ -110,10 +126,18 @@ def cancel_requested(session: Session, job_id: str) -> bool:
 
 
 def _finish(
-    session: Session, job: Job, expected: JobState, state: JobState, message: str, error: str | None = None
+    session: Session,
+    job: Job,
+    expected: JobState,
+    state: JobState,
+    message: str,
+    error: str | None = None,
+    attempt: int | None = None,
 ) -> bool:
     now = utcnow()
-    won = _conditional_update(session, job.id, expected, state=state.value, finished_at=now, error=error)
+    won = _conditional_update(
+        session, job.id, expected, attempt, state=state.value, finished_at=now, error=error
+    )
     if not won:
         return False
     # Reload in this session (the caller's object may come from another, e.g. the worker's).
@@ -124,19 +148,31 @@ def _finish(
     return True
 
 
-def succeed(session: Session, job: Job) -> bool:
-    return _finish(session, job, JobState.RUNNING, JobState.SUCCEEDED, f"{job.kind} job succeeded")
+def succeed(session: Session, job: Job, attempt: int | None = None) -> bool:
+    return _finish(
+        session, job, JobState.RUNNING, JobState.SUCCEEDED, f"{job.kind} job succeeded", attempt=attempt
+    )
 
 
-def fail(session: Session, job: Job, reason: str, expected: JobState = JobState.RUNNING) -> bool:
+def fail(
+    session: Session,
+    job: Job,
+    reason: str,
+    expected: JobState = JobState.RUNNING,
+    attempt: int | None = None,
+) -> bool:
     reason = reason[:MAX_ERROR_CHARS]
-    log.warning("job failed", extra={"job_id": job.id, "model_id": job.model_id, "reason": reason})
-    return _finish(session, job, expected, JobState.FAILED, reason, error=reason)
+    won = _finish(session, job, expected, JobState.FAILED, reason, error=reason, attempt=attempt)
+    if won:
+        log.warning("job failed", extra={"job_id": job.id, "model_id": job.model_id, "reason": reason})
+    return won
 
 
-def mark_canceled(session: Session, job: Job) -> bool:
+def mark_canceled(session: Session, job: Job, attempt: int | None = None) -> bool:
     """running -> canceled, by the worker once training stopped on the cancel flag."""
-    return _finish(session, job, JobState.RUNNING, JobState.CANCELED, "canceled while running")
+    return _finish(
+        session, job, JobState.RUNNING, JobState.CANCELED, "canceled while running", attempt=attempt
+    )
 
 
 def request_cancel(session: Session, job: Job) -> bool:
@@ -151,9 +187,69 @@ def request_cancel(session: Session, job: Job) -> bool:
     return flagged
 
 
-def stale_running_jobs(session: Session, older_than: dt.timedelta) -> list[Job]:
-    """Running jobs whose heartbeat stopped (a dead worker): input for the reaper of issue #6."""
+def stale_running_jobs(session: Session, older_than: dt.timedelta, limit: int = 100) -> list[Job]:
+    """Running jobs whose heartbeat stopped (a dead worker)."""
     cutoff = utcnow() - older_than
-    return list(
-        session.scalars(select(Job).where(Job.state == JobState.RUNNING.value, Job.heartbeat_at < cutoff))
+    query = (
+        select(Job)
+        .where(Job.state == JobState.RUNNING.value, Job.heartbeat_at < cutoff)
+        .order_by(Job.heartbeat_at)
+        .limit(limit)
     )
+    return list(session.scalars(query))
+
+
+def reap(session: Session, job: Job, older_than: dt.timedelta, max_attempts: int) -> str | None:
+    """One stale running job: back to `queued` (a fresh claim resumes from its last stage snapshot), or
+    `failed` with the reason once it used its attempts. Returns "requeued", "failed" or None when the job
+    moved on meanwhile (a heartbeat arrived, it ended): the stale heartbeat is part of the condition."""
+    cutoff = utcnow() - older_than
+    reason = f"the worker stopped answering (no heartbeat for {older_than.total_seconds():g} s)"
+    if job.attempts >= max_attempts:
+        result = session.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.state == JobState.RUNNING.value,
+                Job.attempts == job.attempts,
+                Job.heartbeat_at < cutoff,
+            )
+            .values(heartbeat_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        assert isinstance(result, CursorResult)
+        if result.rowcount != 1:
+            return None
+        failed = fail(session, job, f"{reason} on attempt {job.attempts} of {max_attempts}; gave up")
+        return "failed" if failed else None
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.state == JobState.RUNNING.value,
+            Job.attempts == job.attempts,
+            Job.heartbeat_at < cutoff,
+        )
+        .values(state=JobState.QUEUED.value, worker=None),
+        execution_options={"synchronize_session": False},
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        return None
+    add_event(
+        session,
+        job.id,
+        "requeued",
+        f"{reason}; re-queued after attempt {job.attempts} of {max_attempts}",
+        {"attempt": job.attempts, "worker": job.worker, "stages_done": job.stages_done},
+    )
+    log.warning(
+        "stale job re-queued",
+        extra={"job_id": job.id, "model_id": job.model_id, "attempt": job.attempts, "worker": job.worker},
+    )
+    return "requeued"
+
+
+def unqueue_unsent(session: Session, job_id: str) -> bool:
+    """Undo a reaper's re-queue whose task could not be sent: running again, heartbeat still stale."""
+    return _conditional_update(session, job_id, JobState.QUEUED, state=JobState.RUNNING.value)

@@ -24,6 +24,9 @@ TASK_FOR_KIND = {
 }
 TASK_DELIVER_WEBHOOK = "consingan.deliver_webhook"
 TASK_DISPATCH_WEBHOOKS = "consingan.dispatch_webhooks"
+# Periodic housekeeping (Celery beat), routed to the light webhooks queue: never behind a GPU job.
+TASK_REAP_STALE_JOBS = "consingan.reap_stale_jobs"
+TASK_CLEANUP = "consingan.cleanup"
 
 
 class QueueUnavailable(RuntimeError):

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     embedded_poll_interval_s: float = Field(
         1.0, description="how often the embedded worker looks for queued jobs"
     )
+    heartbeat_interval_s: float = Field(
+        5.0, description="how often a running job's worker writes its heartbeat"
+    )
+    heartbeat_timeout_s: float = Field(
+        60.0, description="a running job whose heartbeat is older than this is re-queued by the reaper"
+    )
+    reaper_interval_s: float = Field(30.0, description="how often Celery beat runs the crash reaper")
 
     # --- webhooks ---
     webhook_timeout_s: float = Field(
@@ -92,6 +99,9 @@ class Settings(BaseSettings):
         # Otherwise Redis hands a still-running job to a second worker (celery/celery#5935).
         if self.visibility_timeout_s <= self.task_time_limit_s:
             raise ValueError("visibility_timeout_s must be larger than task_time_limit_s")
+        if self.heartbeat_timeout_s <= 2 * self.heartbeat_interval_s:
+            # One late heartbeat (a slow database, a GC pause) must not get a live job re-queued.
+            raise ValueError("heartbeat_timeout_s must be more than twice heartbeat_interval_s")
         return self
 
     @property

@@ -15,7 +15,14 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from core.logs import configure_logging
-from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND, configure_celery
+from core.queue import (
+    TASK_CLEANUP,
+    TASK_DELIVER_WEBHOOK,
+    TASK_DISPATCH_WEBHOOKS,
+    TASK_FOR_KIND,
+    TASK_REAP_STALE_JOBS,
+    configure_celery,
+)
 from core.settings import Settings, get_settings
 
 
@@ -24,7 +31,8 @@ def make_celery(settings: Settings) -> Celery:
     configure_celery(app, settings)
     gpu_routes = {name: {"queue": settings.gpu_queue} for name in TASK_FOR_KIND.values()}
     webhook_routes = {
-        name: {"queue": settings.webhooks_queue} for name in (TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS)
+        name: {"queue": settings.webhooks_queue}
+        for name in (TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_REAP_STALE_JOBS, TASK_CLEANUP)
     }
     app.conf.update(
         task_acks_late=True,
@@ -37,12 +45,18 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         # Celery beat (`celery -A worker.celery_app beat`) sends due webhook retries; direct sends cover the first try.
+        # The crash reaper re-queues jobs whose worker died; cleanup removes orphaned objects and old records.
         beat_schedule={
             "dispatch-due-webhooks": {
                 "task": TASK_DISPATCH_WEBHOOKS,
                 "schedule": settings.webhook_sweep_interval_s,
                 "options": {"queue": settings.webhooks_queue, "expires": settings.webhook_sweep_interval_s},
-            }
+            },
+            "reap-stale-jobs": {
+                "task": TASK_REAP_STALE_JOBS,
+                "schedule": settings.reaper_interval_s,
+                "options": {"queue": settings.webhooks_queue, "expires": settings.reaper_interval_s},
+            },
         },
     )
     return app

@@ -15,12 +15,9 @@ import sys
 import threading
 from types import FrameType
 
-from sqlalchemy import update
-
-from core import jobs, webhooks
+from core import jobs, maintenance, webhooks
 from core.logs import configure_logging
 from core.migrate import upgrade_to_head
-from core.models import Job, JobState
 from core.settings import Settings, get_settings
 from worker import pipeline
 
@@ -28,16 +25,16 @@ log = logging.getLogger("worker.embedded")
 
 
 def requeue_abandoned(ctx: pipeline.WorkerContext) -> int:
-    """Jobs left `running` by a previous embedded run that died: this is the only worker, so they are
-    orphans. Back to `queued`; training resumes from the last stored stage."""
-    with ctx.db.session() as session:
-        result = session.execute(
-            update(Job).where(Job.state == JobState.RUNNING.value).values(state=JobState.QUEUED.value)
+    """Jobs left `running` by a previous embedded run that died: this is the only worker, so every one is an
+    orphan, whatever its heartbeat says. Back to `queued` (training resumes from the last stored stage), or
+    failed with the reason once out of attempts. Returns how many were re-queued."""
+    reaped = maintenance.reap_stale_jobs(ctx.db, ctx.queue, ctx.settings, older_than_s=0)
+    if reaped.requeued or reaped.failed:
+        log.warning(
+            "jobs abandoned by a previous run",
+            extra={"requeued": len(reaped.requeued), "failed": len(reaped.failed)},
         )
-        count = int(getattr(result, "rowcount", 0) or 0)
-    if count:
-        log.warning("re-queued jobs abandoned by a previous run", extra={"count": count})
-    return count
+    return len(reaped.requeued)
 
 
 def start_api(settings: Settings) -> subprocess.Popen[bytes]:

@@ -239,7 +239,9 @@ class CancelCheck:
     """The engine's `should_stop`: re-reads the job's cancel flag at most every `interval_s`. Also stops when
     the attempt is no longer ours (a reaper re-queued the job and another worker claimed it)."""
 
-    def __init__(self, ctx: WorkerContext, job_id: str, interval_s: float, attempt: int | None = None) -> None:
+    def __init__(
+        self, ctx: WorkerContext, job_id: str, interval_s: float, attempt: int | None = None
+    ) -> None:
         self.ctx, self.job_id, self.interval_s, self.attempt = ctx, job_id, interval_s, attempt
         self.last_check = time.monotonic()
         self.stop = False

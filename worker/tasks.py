@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from core import webhooks
+from celery.signals import worker_ready
+
+from core import maintenance, webhooks
 from core.models import JobKind
-from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND
+from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND, TASK_REAP_STALE_JOBS
 from worker import pipeline
 from worker.celery_app import app, settings
 
@@ -52,3 +55,22 @@ def dispatch_webhooks() -> None:
         ctx.queue.send_webhook(delivery_id)
     if due:
         log.info("due webhooks dispatched", extra={"count": len(due)})
+
+
+@app.task(name=TASK_REAP_STALE_JOBS, time_limit=60, soft_time_limit=50)
+def reap_stale_jobs() -> dict[str, int]:
+    reaped = maintenance.reap_stale_jobs(context().db, context().queue, context().settings)
+    return {"requeued": len(reaped.requeued), "failed": len(reaped.failed)}
+
+
+@worker_ready.connect
+def _reap_at_start(**_kwargs: Any) -> None:
+    """A worker that starts (e.g. after its node died) reaps at once instead of waiting for beat. Runs in the
+    main process: a throwaway context, so no connection is inherited by the pool's children."""
+    ctx = pipeline.build_context(settings)
+    try:
+        maintenance.reap_stale_jobs(ctx.db, ctx.queue, settings)
+    except Exception:
+        log.exception("reaper at start failed")
+    finally:
+        ctx.db.dispose()

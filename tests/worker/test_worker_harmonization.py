@@ -158,3 +158,12 @@ def test_cancel_stops_fine_tuning(model: Model, db: Any, storage: Any, settings:
     thread.join(timeout=30)
     assert not thread.is_alive() and result == [JobState.CANCELED]
     assert object_keys(storage, f"models/{model.id}/jobs/{job_id}/result") == []
+
+
+@pytest.mark.parametrize("mode", ["harmonization", "editing"])
+@pytest.mark.parametrize("preset", ["paper", "quick"])
+def test_training_modes_map_onto_the_engine_presets(preset: Any, mode: Any) -> None:
+    cfg = pipeline.training_config({"preset": preset, "mode": mode})
+    assert cfg == engine.TrainConfig.preset(preset, mode=mode) and cfg.mode == mode and cfg.batch_norm
+    small = pipeline.training_config({"preset": preset, "mode": mode, "max_size": 24})
+    assert small.mode == mode and small.max_size == 24 and small.min_size <= 24

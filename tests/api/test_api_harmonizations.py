@@ -231,3 +231,25 @@ def test_openapi_documents_the_route_with_examples(client: Any) -> None:
     assert post["responses"]["202"]["content"]["application/json"]["example"]["kind"] == "harmonize"
     assert "/v1/jobs/{job_id}/result" in spec["paths"] and "/v1/jobs/{job_id}/checkpoint" in spec["paths"]
     assert "HarmonizationResultRead" in spec["components"]["schemas"]
+
+
+def test_storage_failure_on_the_mask_removes_the_naive_image_and_the_row(
+    make_client: Any, caller: Any, db: Any, storage: Any, queue: Any
+) -> None:
+    class FailsOnMask:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(storage, name)
+
+        def put(self, key: str, data: bytes, content_type: str) -> None:
+            if key.endswith("/mask.png"):
+                raise OSError("disk full")
+            storage.put(key, data, content_type)
+
+    client = make_client(storage=FailsOnMask())
+    model_id = new_model(client, caller)["id"]
+    pretend_trained(db, model_id)
+    queue.jobs.clear()
+    response = harmonize(client, caller, model_id, scene_image(), mask_png())
+    assert response.status_code == 500 and response.headers["content-type"] == "application/problem+json"
+    assert job_count(db, model_id) == 0 and queue.jobs == []
+    assert object_keys(storage, f"models/{model_id}/jobs/") == []

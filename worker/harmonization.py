@@ -52,7 +52,7 @@ def run_harmonization(ctx: WorkerContext, job: Job, model: Model) -> str:
                 int(params.get("fine_tune_iters", 50)),
                 rng=rng,
                 on_progress=ProgressReporter(ctx, job, ctx.settings.progress_interval_s),
-                should_stop=CancelCheck(ctx, job.id, ctx.settings.cancel_poll_interval_s),
+                should_stop=CancelCheck(ctx, job.id, ctx.settings.cancel_poll_interval_s, job.attempts),
             )
         out = engine.harmonize(trained, naive, mask, stage=int(params.get("stage", 0)), rng=rng)
     except engine.TrainingCanceled:
@@ -73,7 +73,7 @@ def _store_result(
     with transaction(ctx) as session:
         if session.get(Model, model.id) is None:
             raise JobGone(job.id)
-        if jobs.succeed(session, job):
+        if jobs.succeed(session, job, attempt=job.attempts):  # fenced: a re-queued attempt lost
             return JobState.SUCCEEDED
         session.rollback()
     # The job ended some other way meanwhile (canceled, re-queued): these outputs belong to nothing.

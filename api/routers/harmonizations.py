@@ -118,6 +118,9 @@ async def create_harmonization(
 ) -> Response:
     harmonization.require_trained(model)
     harmonization.check_stage(model, data.stage)
+    if data.fine_tune_iters is not None and not data.fine_tune:
+        msg = "fine_tune_iters is only used with fine_tune=true"  # rather than silently not fine-tuning
+        raise InvalidParameter(msg, errors=[{"loc": ["body", "fine_tune_iters"], "msg": msg}])
     await _refuse_unknown_fields(request)
     naive_image = await _validated(naive, "naive", services.settings)
     mask_image = await _validated(mask, "mask", services.settings)

@@ -100,6 +100,7 @@ BAD = {
         "validation",
         "fine_tune_iters",
     ),
+    "fine-tune-iters-without-fine-tune": ({}, {"fine_tune_iters": "5"}, 422, "validation", "fine_tune=true"),
     "unknown-field": ({}, {"fine_tune_iter": "5"}, 422, "validation", "fine_tune_iter"),
 }
 

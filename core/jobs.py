@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from core import webhooks
@@ -253,3 +253,16 @@ def reap(session: Session, job: Job, older_than: dt.timedelta, max_attempts: int
 def unqueue_unsent(session: Session, job_id: str) -> bool:
     """Undo a reaper's re-queue whose task could not be sent: running again, heartbeat still stale."""
     return _conditional_update(session, job_id, JobState.QUEUED, state=JobState.RUNNING.value)
+
+
+def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str]]:
+    """(id, kind) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
+    cutoff = utcnow() - older_than
+    since = func.coalesce(Job.heartbeat_at, Job.created_at)
+    query = (
+        select(Job.id, Job.kind)
+        .where(Job.state == JobState.QUEUED.value, since < cutoff)
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    return [(row.id, row.kind) for row in session.execute(query)]

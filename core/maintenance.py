@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 class Reaped:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
 
 
 def reap_stale_jobs(
@@ -61,6 +62,48 @@ def reap_stale_jobs(
             with db.session() as session:
                 jobs.unqueue_unsent(session, job_id)
             log.error("could not re-send a re-queued job; retried next pass", extra={"job_id": job_id})
-    if reaped.requeued or reaped.failed:
-        log.warning("reaper pass", extra={"requeued": len(reaped.requeued), "failed": len(reaped.failed)})
+    reaped.resent = resend_stranded(db, queue, settings)
+    if reaped.requeued or reaped.failed or reaped.resent:
+        log.warning(
+            "reaper pass",
+            extra={
+                "requeued": len(reaped.requeued),
+                "failed": len(reaped.failed),
+                "resent": len(reaped.resent),
+            },
+        )
     return reaped
+
+
+def resend_stranded(db: Database, queue: JobQueue, settings: Settings) -> list[str]:
+    """Queued jobs whose task message died with a worker (reserved, then SIGKILL before the claim) are sent
+    again. Only where the queue can tell which messages are alive (Redis); a duplicate is harmless anyway:
+    claiming is a conditional UPDATE."""
+    pending_of = getattr(queue, "pending_job_ids", None)
+    if pending_of is None:
+        return []
+    grace = dt.timedelta(seconds=settings.heartbeat_timeout_s)
+    with db.sessions() as session:
+        # Old enough that the API's send-after-commit (or the reaper's own re-send) has surely happened.
+        candidates = jobs.queued_jobs(session, older_than=grace)
+    if not candidates:
+        return []
+    try:
+        pending = pending_of(settings.heartbeat_timeout_s)
+    except Exception:
+        log.warning("could not inspect the broker for stranded jobs", exc_info=True)
+        return []
+    if pending is None:
+        return []
+    resent = []
+    for job_id, kind in candidates:
+        if job_id in pending:
+            continue
+        try:
+            queue.send_job(job_id, JobKind(kind))
+        except QueueUnavailable:
+            break
+        resent.append(job_id)
+    if resent:
+        log.warning("re-sent jobs whose task message was lost", extra={"count": len(resent)})
+    return resent

@@ -6,8 +6,11 @@ Always send after the rows are committed: a rolled-back request must enqueue not
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
-from typing import Protocol
+import time
+from typing import Any, Protocol
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -89,6 +92,44 @@ class CeleryQueue:
     def check(self) -> None:
         with self.app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=2)
+
+    def pending_job_ids(self, reserved_within_s: float) -> set[str] | None:
+        """Job ids whose task message is alive in the broker: waiting in the GPU queue, or reserved by a worker
+        less than `reserved_within_s` ago. A worker killed with SIGKILL strands the message it had reserved in
+        kombu's `unacked` hash until the visibility timeout (days); a job still `queued` whose id is not in
+        this set lost its message and must be sent again. None when the broker is not Redis."""
+        if not self.settings.broker_url.startswith(("redis://", "rediss://")):
+            return None
+        import redis
+
+        client = redis.Redis.from_url(self.settings.broker_url, socket_timeout=5)
+        try:
+            ids = {_job_id_of(raw) for raw in client.lrange(self.settings.gpu_queue, 0, -1)}
+            fresh: list[Any] = list(
+                client.zrangebyscore("unacked_index", time.time() - reserved_within_s, "+inf")
+            )
+            for raw in client.hmget("unacked", fresh) if fresh else []:
+                if raw is not None:
+                    entry = json.loads(raw)
+                    if isinstance(entry, list) and entry and entry[-1] == self.settings.gpu_queue:
+                        ids.add(_job_id_of(json.dumps(entry[0])))
+        finally:
+            client.close()
+        ids.discard(None)
+        return {i for i in ids if i}
+
+
+def _job_id_of(raw: bytes | str) -> str | None:
+    """The first argument of a Celery (protocol 2) message as kombu's Redis transport stores it."""
+    try:
+        message: dict[str, Any] = json.loads(raw)
+        body: Any = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0]) if args else None
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 class EmbeddedQueue:

@@ -52,6 +52,8 @@ def test_stale_job_is_requeued_and_its_task_sent_again(db: Any, caller: Any, set
     assert _events(db, job_id)[-1] == "requeued"
     # The next claim is attempt 2; a second reaper pass finds nothing to do.
     assert maintenance.reap_stale_jobs(db, RecordingQueue(), settings).requeued == []
+    with db.session() as session:  # do not leave it queued for other tests' reapers
+        jobs.request_cancel(session, session.get_one(Job, job_id))
 
 
 def test_fresh_heartbeat_is_left_alone(db: Any, caller: Any, settings: Any) -> None:
@@ -97,6 +99,8 @@ def test_embedded_start_requeues_every_running_job_whatever_its_heartbeat(
     job_id = _running_job(db, caller.owner_id, stale_s=0)
     reaped = maintenance.reap_stale_jobs(db, RecordingQueue(), settings, older_than_s=0)
     assert job_id in reaped.requeued
+    with db.session() as session:
+        jobs.request_cancel(session, session.get_one(Job, job_id))
 
 
 def test_worker_heartbeat_thread_stamps_and_notices_a_lost_attempt(
@@ -117,3 +121,44 @@ def test_worker_heartbeat_thread_stamps_and_notices_a_lost_attempt(
         while not beat.lost and time.monotonic() < deadline:
             time.sleep(0.05)
         assert beat.lost
+
+
+def test_a_queued_job_whose_message_died_with_a_worker_is_sent_again(
+    db: Any, caller: Any, settings: Any, redis_url: str
+) -> None:
+    """SIGKILL after the worker reserved the message but before it claimed the job: the message sits in
+    kombu's `unacked` hash for the visibility timeout (days). The reaper sees the job queued with no live
+    message and sends it again; a job whose message is waiting is left alone."""
+    import secrets
+
+    import redis
+
+    from core.queue import CeleryQueue
+
+    isolated = settings.model_copy(
+        update={"broker_url": redis_url, "gpu_queue": f"gpu-stranded-{secrets.token_hex(4)}"}
+    )
+    queue = CeleryQueue(isolated)
+    with db.session() as session:
+        model = Model(
+            id=new_id("mdl"), owner_id=caller.owner_id, params={}, image_width=48, image_height=40,
+            input_key="unused",
+        )  # fmt: skip
+        session.add(model)
+        session.flush()
+        waiting, stranded = (jobs.create_job(session, model, JobKind.SAMPLE) for _ in range(2))
+        old = utcnow() - dt.timedelta(seconds=600)
+        session.execute(update(Job).where(Job.id.in_([waiting.id, stranded.id])).values(created_at=old))
+        waiting_id, stranded_id = waiting.id, stranded.id
+    client = redis.Redis.from_url(redis_url)
+    try:
+        queue.send_job(waiting_id, JobKind.SAMPLE)
+        assert queue.pending_job_ids(60) == {waiting_id}
+        resent = maintenance.resend_stranded(db, queue, isolated)
+        assert stranded_id in resent and waiting_id not in resent
+        assert {waiting_id, stranded_id} <= (queue.pending_job_ids(60) or set())
+    finally:
+        client.delete(isolated.gpu_queue, f"_kombu.binding.{isolated.gpu_queue}")
+        with db.session() as session:  # do not leave queued jobs for other tests' reapers
+            for job_id in (waiting_id, stranded_id):
+                jobs.request_cancel(session, session.get_one(Job, job_id))

@@ -52,7 +52,11 @@ def create_app(
     app.state.services = services
     install_problem_handlers(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.
-    app.add_middleware(BodySizeLimit, max_body_bytes=2 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(
+        BodySizeLimit,
+        max_body_bytes=2 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        max_other_bytes=settings.max_json_body_bytes,
+    )
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(jobs.router)

@@ -19,19 +19,24 @@ class BodyTooLarge(Exception):
 
 class BodySizeLimit:
     """Pure ASGI middleware: refuse a declared Content-Length over the limit at once, and stop reading a body
-    (chunked or lying about its length) as soon as it passes the limit."""
+    (chunked or lying about its length) as soon as it passes the limit. Multipart uploads get
+    `max_body_bytes`; every other body (JSON) the much smaller `max_other_bytes`."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_other_bytes: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_other_bytes = max_body_bytes if max_other_bytes is None else max_other_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(scope, send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.max_body_bytes if multipart else self.max_other_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
             return
         received = 0
 
@@ -40,20 +45,20 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     scope[BODY_TOO_LARGE_FLAG] = True
                     raise BodyTooLarge()
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "type": PROBLEM_BASE + "payload-too-large",
                 "title": "Payload too large",
                 "status": 413,
-                "detail": f"the request body is larger than {self.max_body_bytes} bytes",
+                "detail": f"the request body is larger than {limit} bytes",
                 "instance": scope.get("path", ""),
             }
         ).encode()

@@ -46,7 +46,9 @@ def problem(
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return problem(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extensions)
+    return problem(
+        exc.status, exc.slug, exc.title, exc.detail, request, headers=exc.headers or None, **exc.extensions
+    )
 
 
 def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -10,9 +10,10 @@ class ServiceError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
         self.extensions = extensions
 
 
@@ -42,6 +43,10 @@ class PayloadTooLarge(ServiceError):
 
 class InvalidParameter(ServiceError):
     slug, status, title = "validation", 422, "Request validation failed"
+
+
+class TooManyJobs(ServiceError):
+    slug, status, title = "too-many-jobs", 429, "Too many unfinished jobs"
 
 
 class ServiceUnavailable(ServiceError):

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core import jobs
-from core.errors import Conflict, NotFound, ServiceUnavailable
+from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyJobs
 from core.ids import new_id
 from core.images import ValidImage
 from core.models import FINAL_STATES, Job, JobEvent, JobKind, JobState, Model, Sample, utcnow
@@ -75,6 +75,22 @@ def create_model(
     log.info("model created", extra={"model_id": model_id, "job_id": job.id, "owner_id": owner_id})
     _send_after_commit(session, queue, job)
     return model
+
+
+def check_queue_room(session: Session, owner_id: str, limit: int, retry_after_s: int) -> None:
+    """Refuse a new job while the owner has `limit` unfinished ones. Two racing requests may both pass at the
+    limit; it bounds a flood, not an exact count."""
+    unfinished = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.owner_id == owner_id, Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+    )
+    if (unfinished or 0) >= limit:
+        raise TooManyJobs(
+            f"you have {unfinished} unfinished jobs (the limit is {limit}); wait for some to finish",
+            headers={"Retry-After": str(retry_after_s)},
+            limit=limit,
+        )
 
 
 def get_model(session: Session, owner_id: str, model_id: str) -> Model:

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     min_image_side: int = Field(16, description="smallest accepted width or height")
     prefer_wait_max_s: float = Field(60.0, description="cap of `Prefer: wait=N`")
     idempotency_ttl_s: int = Field(24 * 3600, description="how long an Idempotency-Key is remembered")
+    max_queued_jobs_per_owner: int = Field(
+        20, description="unfinished (queued or running) jobs one owner may have; more get 429 + Retry-After"
+    )
+    queue_full_retry_after_s: int = Field(30, description="Retry-After sent with that 429")
+    max_json_body_bytes: int = Field(64 * 1024, description="largest accepted JSON request body")
     allow_private_webhook_urls: bool = Field(
         False, description="accept webhook URLs on loopback/private addresses (tests, local development)"
     )

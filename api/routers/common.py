@@ -7,13 +7,14 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Services
+from api.deps import CurrentOwner, Services, ServicesDep, SessionDep
 from api.waiting import requested_wait, wait_until_final
-from core import idempotency
+from core import idempotency, service
 from core.errors import UnsupportedMediaType
 from core.models import IdempotencyRecord
 
@@ -26,6 +27,24 @@ def require_multipart(request: Request) -> None:
         raise UnsupportedMediaType(
             f"send multipart/form-data with an `image` file, not {content_type or 'no body'}"
         )
+
+
+def require_queue_room(
+    request: Request, services: ServicesDep, session: SessionDep, owner: CurrentOwner
+) -> None:
+    """429 + Retry-After when the caller has too many unfinished jobs; runs before the body is read.
+    A retry with a known Idempotency-Key passes: it gets its stored response (or the key conflict)."""
+    settings = services.settings
+    key = request.headers.get("idempotency-key")
+    if key and session.scalar(
+        select(IdempotencyRecord.id).where(
+            IdempotencyRecord.owner_id == owner.id, IdempotencyRecord.key == key
+        )
+    ):
+        return
+    service.check_queue_room(
+        session, owner.id, settings.max_queued_jobs_per_owner, settings.queue_full_retry_after_s
+    )
 
 
 def require_json(request: Request) -> None:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import JobDep, ModelDep, ServicesDep, SessionDep
 from api.limits import read_limited
 from api.problems import PROBLEM_RESPONSES
-from api.routers.common import Idempotent, accepted_or_done, require_multipart
+from api.routers.common import Idempotent, accepted_or_done, require_multipart, require_queue_room
 from api.routers.jobs import job_body
 from api.routers.models import DECLARED_IMAGE_TYPES, IdempotencyKey, Prefer
 from api.schemas import HarmonizationCreate, JobRead
@@ -94,7 +94,7 @@ async def _validated(upload: UploadFile, field: str, settings: Any) -> ValidImag
         "mask keep the naive image's values. With `fine_tune=true` the model is first fine-tuned on the "
         "naive image and the fine-tuned checkpoint is stored with the result."
     ),
-    dependencies=[Depends(require_multipart)],
+    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
     responses={
         202: {"description": "job queued", "content": {"application/json": {"example": _JOB_EXAMPLE}}},
         200: {"description": "finished within `Prefer: wait=N`; `result` filled"},

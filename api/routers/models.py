@@ -12,7 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.limits import read_limited
 from api.problems import PROBLEM_RESPONSES
-from api.routers.common import Idempotent, accepted_or_done, require_json, require_multipart
+from api.routers.common import (
+    Idempotent,
+    accepted_or_done,
+    require_json,
+    require_multipart,
+    require_queue_room,
+)
 from api.routers.jobs import job_body
 from api.schemas import JobRead, ModelCreate, ModelRead, Page, SampleRead, SampleRequest
 from core import idempotency, service, webhooks
@@ -93,11 +99,12 @@ def _model_body(services: Any, model_id: str) -> dict[str, Any]:
     status_code=202,
     response_model=ModelRead,
     summary="Upload an image and start training",
-    dependencies=[Depends(require_multipart)],
+    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
     responses={
         202: {"description": "training queued", "content": {"application/json": {"example": _MODEL_EXAMPLE}}},
         200: {"description": "finished within `Prefer: wait=N`"},
         413: {"description": "image or body too large"},
+        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
         415: {"description": "not multipart, or not a PNG/JPEG/WebP"},
         503: {"description": "the job queue is unreachable"},
     },
@@ -204,10 +211,11 @@ def _check_start_stage(model: Model, request: SampleRequest) -> None:
     status_code=202,
     response_model=JobRead,
     summary="Draw new images from a trained model (a sample job)",
-    dependencies=[Depends(require_json)],
+    dependencies=[Depends(require_json), Depends(require_queue_room)],
     responses={
         200: {"description": "finished within `Prefer: wait=N`; `samples` filled"},
         409: {"description": "not trained"},
+        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
     },
 )
 async def create_samples(

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.deps import Services
 from api.limits import BodySizeLimit
+from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.routers import harmonizations, health, jobs, models
 from core.db import Database
@@ -50,6 +51,7 @@ def create_app(
 
     app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.metrics = ApiMetrics(services.db)
     install_problem_handlers(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.
     app.add_middleware(
@@ -57,6 +59,7 @@ def create_app(
         max_body_bytes=2 * settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
         max_other_bytes=settings.max_json_body_bytes,
     )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(jobs.router)

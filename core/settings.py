@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     )
     reaper_interval_s: float = Field(30.0, description="how often Celery beat runs the crash reaper")
 
+    worker_metrics_port: int = Field(
+        0, description="Prometheus port of a Celery worker's main process (0: off; compose uses 9101)"
+    )
+    worker_metrics_addr: str = Field("0.0.0.0", description="address the worker metrics port binds")
+    worker_metrics_dir: Path = Field(
+        Path("/tmp/consingan-worker-metrics"),
+        description="prometheus_client multiprocess files (a subfolder per port, wiped at worker start)",
+    )
+
     # --- webhooks ---
     webhook_timeout_s: float = Field(
         15.0, description="a delivery without an answer within this counts as failed"

@@ -9,10 +9,11 @@ backend (state lives in the database).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init, worker_process_shutdown
 
 from core.logs import configure_logging
 from core.queue import (
@@ -24,6 +25,7 @@ from core.queue import (
     configure_celery,
 )
 from core.settings import Settings, get_settings
+from worker import metrics
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -69,3 +71,13 @@ app = make_celery(settings)
 @setup_logging.connect
 def _logging(**_kwargs: Any) -> None:
     configure_logging(settings.log_format, settings.log_level)
+
+
+@worker_init.connect
+def _serve_metrics(**_kwargs: Any) -> None:
+    metrics.serve(settings)  # main process, before the pool forks; off unless CONSINGAN_WORKER_METRICS_PORT
+
+
+@worker_process_shutdown.connect
+def _process_exited(pid: int | None = None, **_kwargs: Any) -> None:
+    metrics.process_exited(pid or os.getpid())

@@ -28,6 +28,7 @@ from core.queue import JobQueue, QueueUnavailable, make_queue
 from core.service import new_sample_id
 from core.settings import Settings
 from core.storage import Storage, checkpoint_key, make_storage, model_prefix, sample_key, stage_key
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,10 @@ def run_job(ctx: WorkerContext, job_id: str) -> str | None:
         ctx.storage.delete_prefix(model_prefix(model.id))
         log.info("job's model was deleted while it ran; output discarded", extra=extra)
         return None
-    log.info("job ended", extra={**extra, "state": state, "seconds": round(time.monotonic() - started, 2)})
+    seconds = time.monotonic() - started
+    log.info("job ended", extra={**extra, "state": state, "seconds": round(seconds, 2)})
+    wait_s = (job.started_at - job.created_at).total_seconds() if job.started_at and job.created_at else None
+    metrics.observe_job(job.kind, state, seconds, wait_s, ctx.device)
     return state
 
 

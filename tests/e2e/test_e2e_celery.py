@@ -24,14 +24,30 @@ pytestmark = pytest.mark.e2e
 FINAL = {"succeeded", "failed", "canceled"}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return _free_port()
+
+
 @pytest.fixture(scope="module")
 def celery_worker(
-    settings: Any, redis_url: str, storage: Any, tmp_path_factory: pytest.TempPathFactory
+    settings: Any, redis_url: str, storage: Any, tmp_path_factory: pytest.TempPathFactory, metrics_port: int
 ) -> Iterator[Path]:
     """`celery -A worker.celery_app worker` as production runs it (prefork, one process per task), with the
     test's settings passed through CONSINGAN_* variables."""
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     env = {**os.environ, **settings_env(settings), "CONSINGAN_BROKER_URL": redis_url}
+    env["CONSINGAN_WORKER_METRICS_PORT"] = str(metrics_port)
+    env["CONSINGAN_WORKER_METRICS_ADDR"] = "127.0.0.1"
+    env["CONSINGAN_WORKER_METRICS_DIR"] = str(log_path.parent / "metrics")
     command = [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
         "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
@@ -136,3 +152,11 @@ def test_cancel_reaches_a_running_celery_job_within_seconds(
     assert response.status_code == 200 and response.json()["cancel_requested"] is True
     model = wait_for(client, location, caller.headers, celery_worker, timeout_s=30)
     assert model["state"] == "canceled" and time.monotonic() - canceled_at < 15
+
+
+def test_worker_serves_job_metrics_from_its_pool_processes(celery_worker: Path, metrics_port: int) -> None:
+    """After the jobs above (each in its own pool process), the main process serves their sum."""
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    assert 'consingan_worker_job_duration_seconds_count{kind="train",state="succeeded"}' in text, text[-3000:]
+    assert 'consingan_worker_job_queue_wait_seconds_count{kind="sample"}' in text
+    assert 'consingan_worker_jobs_total{kind="train",state="canceled"} 1.0' in text

@@ -36,6 +36,8 @@ def _open_header(data: bytes) -> Image.Image:
         raise InvalidImage("the image header declares far too many pixels") from e
     except UnidentifiedImageError as e:
         raise InvalidImage("the upload is not a readable image (PNG, JPEG or WebP expected)") from e
+    except Exception as e:  # a header cut short or corrupt: OSError, SyntaxError, struct.error, ...
+        raise InvalidImage(f"the image header is truncated or corrupt: {e}") from e
 
 
 def _check_dimensions(image: Image.Image, max_pixels: int, max_side: int, min_side: int) -> None:
@@ -61,7 +63,9 @@ def validate_image(data: bytes, *, max_pixels: int, max_side: int, min_side: int
     try:
         image.load()
         rgb = ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+    except Image.DecompressionBombError as e:
+        raise InvalidImage("the image declares far too many pixels") from e
+    except Exception as e:  # any decoder failure (OSError, SyntaxError, struct.error, ...) is a bad upload
         raise InvalidImage(f"the image data is truncated or corrupt: {e}") from e
     out = io.BytesIO()
     rgb.save(out, format="PNG")

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,11 +67,18 @@ def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dic
     }
 
 
-# --- URL policy (full SSRF protection with DNS resolution is issue #6) -----------------------------------
+# --- URL policy: no loopback/private/link-local/metadata targets, also after DNS resolution ---------------
+
+
+def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return not address.is_global or address.is_multicast
 
 
 def check_url(url: str, allow_private: bool) -> None:
-    """Raise ValueError for URLs we refuse to call: not http(s), no host, or loopback/private literals."""
+    """Raise ValueError for URLs we refuse to call: not http(s), no host, or loopback/private literals.
+    Names are checked again after resolution by `resolve_public` (at creation and before every send)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("webhook_url must be an absolute http(s) URL")
@@ -85,8 +93,43 @@ def check_url(url: str, allow_private: bool) -> None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return
-    if not address.is_global:
+    if _refused(address):
         raise ValueError("webhook_url must not point at a private, loopback or link-local address")
+
+
+def resolve_public(url: str, allow_private: bool) -> str | None:
+    """Resolve the URL's host and refuse it (ValueError) when ANY address it resolves to is loopback, private,
+    link-local (169.254.169.254, the cloud metadata service), multicast or otherwise not global. Returns the
+    address to connect to (pinned: a second lookup could answer differently, DNS rebinding), or None when
+    private targets are allowed (tests, local development) and the URL is used as is."""
+    check_url(url, allow_private)
+    if allow_private:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise ValueError(f"webhook_url host {host!r} does not resolve") from e
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses or any(_refused(a) for a in addresses):
+        raise ValueError("webhook_url resolves to a private, loopback or link-local address")
+    return str(addresses[0])
+
+
+def pinned_request(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(url, extra headers, httpx extensions) that connect to `address` while speaking to the URL's host:
+    the Host header and TLS SNI/certificate check keep the name."""
+    if address is None:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    headers = {"host": parts.netloc.rsplit("@", 1)[-1]}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return parts._replace(netloc=netloc).geturl(), headers, extensions
 
 
 # --- outbox ----------------------------------------------------------------------------------------------
@@ -161,11 +204,18 @@ def _claim(session: Session, delivery_id: str) -> bool:
     return result.rowcount == 1
 
 
-def _post(client: httpx.Client, delivery: WebhookDelivery, secret: str) -> tuple[int | None, str | None]:
+def _post(
+    client: httpx.Client, delivery: WebhookDelivery, secret: str, allow_private: bool = True
+) -> tuple[int | None, str | None]:
     body = delivery.payload.encode()
     headers = signed_headers(secret, delivery.id, int(time.time()), body)
     try:
-        response = client.post(delivery.url, content=body, headers=headers)
+        address = resolve_public(delivery.url, allow_private)
+    except ValueError as e:
+        return None, f"refused: {e}"
+    url, pin_headers, extensions = pinned_request(delivery.url, address)
+    try:
+        response = client.post(url, content=body, headers={**headers, **pin_headers}, extensions=extensions)
     except httpx.HTTPError as e:
         return None, f"{type(e).__name__}: {e}"[:500]
     error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
@@ -186,8 +236,9 @@ def _record_attempt(
     if error is None:
         delivery.state = DeliveryState.DELIVERED.value
         delivery.finished_at = now
-    elif status == 410 or delivery.attempts >= len(schedule):
-        delivery.state = DeliveryState.FAILED.value  # 410 Gone: the receiver asked us to stop
+    elif status == 410 or delivery.attempts >= len(schedule) or error.startswith("refused:"):
+        # 410 Gone: the receiver asked us to stop; refused: the URL now resolves to a private address.
+        delivery.state = DeliveryState.FAILED.value
         delivery.finished_at = now
     else:
         delivery.next_attempt_at = now + dt.timedelta(seconds=schedule[delivery.attempts])
@@ -220,7 +271,7 @@ def deliver(
     own_client = client is None
     http = client or httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
     try:
-        status, error = _post(http, delivery, secret)
+        status, error = _post(http, delivery, secret, settings.allow_private_webhook_urls)
     finally:
         if own_client:
             http.close()

@@ -72,7 +72,7 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     if not url:
         return None
     try:
-        webhooks.check_url(url, allow_private)
+        webhooks.resolve_public(url, allow_private)
     except ValueError as e:
         raise InvalidParameter(str(e), errors=[{"loc": ["body", "webhook_url"], "msg": str(e)}]) from e
     return url
@@ -120,7 +120,9 @@ async def create_model(
     prefer: Prefer = None,
 ) -> Response:
     valid = await _validated_upload(request, image, services.settings)
-    webhook_url = _validated_webhook_url(data.webhook_url, services.settings.allow_private_webhook_urls)
+    webhook_url = await run_in_threadpool(  # resolves the host name: blocking
+        _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
+    )
     req_hash = idempotency.request_hash("POST", "/v1/models", data.model_dump(mode="json"), valid.sha256)
     idem = Idempotent(services, session, owner.id, idempotency_key, req_hash)
     if replay := await run_in_threadpool(idem.replay):

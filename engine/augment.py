@@ -22,7 +22,8 @@ REFERENCE_SIZE = 120  # the stage-0 size the original's pixel counts refer to
 def stage0_training_input(
     cfg: TrainConfig, real0: torch.Tensor, noise0: torch.Tensor, rng: torch.Generator
 ) -> torch.Tensor:
-    """What the generator's head sees at stage 0 in one training iteration. [1, 3, H0, W0]."""
+    """What the generator's head sees at stage 0 in one training iteration. [1, 3, H0, W0] on real0's device.
+    `rng` should be a CPU generator: the augmentations draw many scalars, each a host sync on CUDA."""
     if cfg.mode == "harmonization":
         return harmonization_augment(real0, rng)
     if cfg.mode == "editing":

@@ -39,6 +39,11 @@ class FastOptions:
     bf16: bool = False  # autocast forwards to bf16 (CUDA only)
     warmup_iterations: int = 3  # eager iterations per stage before capture: allocations, cuDNN autotuning
 
+    def __post_init__(self) -> None:
+        # Adam's state must exist before capture, or every replay would start it from zero
+        if self.warmup_iterations < 1:
+            raise ValueError("warmup_iterations must be at least 1")
+
 
 def optimizer_options(device: torch.device, options: FastOptions) -> dict[str, bool]:
     """Adam keyword arguments for this path on this device."""
@@ -80,7 +85,7 @@ class AsyncLosses:
         self.cuda = device.type == "cuda"
         self.host = torch.zeros(len(LOSS_NAMES), pin_memory=self.cuda)
         self.event: torch.cuda.Event | None = None
-        self.last: dict[str, float] = {}
+        self.last: dict[str, float] = dict.fromkeys(LOSS_NAMES, float("nan"))  # until the first copy lands
 
     def push(self, losses: dict[str, torch.Tensor]) -> None:
         stacked = torch.stack([losses[name].float() for name in LOSS_NAMES])
@@ -168,6 +173,7 @@ class FastStage:
                 self.static_losses = iteration_step(self.model, self.setup, self.static_inputs)
         except RuntimeError as error:  # pragma: no cover - needs a GPU
             warnings.warn(f"CUDA graph capture failed, training this stage eagerly: {error}", stacklevel=2)
+            self.model.discriminator.requires_grad_(True)
             self.use_graphs = False
             return False
         self.graph = graph

@@ -89,11 +89,12 @@ def render(
     shapes = model.stage_shapes[: model.stages_done]
     head_input = resize_image(naive, shapes[stage])
     if cfg.mode == "editing":
-        head_input = head_input + 0.1 * draw(tuple(head_input.shape), rng or make_rng(0, model.device))
-    noise = list(model.fixed_noise)
-    noise[stage] = head_input
+        jitter = draw(tuple(head_input.shape), rng or make_rng(0, model.device))
+        head_input = head_input + 0.1 * jitter.to(head_input.device)
+    inputs = list(model.fixed_noise)
+    inputs[stage] = head_input
     model.generator.eval()
-    return model.generator(noise, shapes, model.noise_amp, first=stage)
+    return model.generator(inputs, shapes, model.noise_amp, first=stage)
 
 
 def harmonize(
@@ -162,7 +163,7 @@ def fine_tune(
     fast = tuned.device.type == "cuda"  # the same runner choice as `train(path="auto")`
     options = FastOptions()
     adam = optimizer_options(tuned.device, options) if fast else {}
-    setup = stage_setup(tuned, stage, iterations, adam)
+    setup = stage_setup(tuned, stage, iterations, rng, adam)
     runner = FastStage(tuned, setup, rng, options) if fast else ReferenceStage(tuned, setup, rng)
     started = time.monotonic()
     with backend_flags(tuned.device, options) if fast else contextlib.nullcontext():

@@ -109,11 +109,11 @@ def _random_walk(
     if stage < start_stage:
         return fixed.expand(n_frames, *fixed.shape[1:])
     shape = (1, *noise_shape(stage, size, model.config))
-    previous = 0.99 * fixed + 0.01 * draw(shape, rng)
+    previous = 0.99 * fixed + 0.01 * draw(shape, rng).to(fixed.device)
     before_previous = fixed
     frames = []
     for _ in range(n_frames):
-        step = beta * (previous - before_previous) + (1 - beta) * draw(shape, rng)
+        step = beta * (previous - before_previous) + (1 - beta) * draw(shape, rng).to(fixed.device)
         current = alpha * fixed + (1 - alpha) * (previous + step)
         frames.append(current)
         before_previous, previous = previous, current

@@ -32,6 +32,9 @@ class StageSetup:
     generator_optimizer: torch.optim.Adam
     discriminator_optimizer: torch.optim.Adam
     schedulers: tuple[torch.optim.lr_scheduler.MultiStepLR, torch.optim.lr_scheduler.MultiStepLR]
+    # CPU generator for the harmonization/editing augmentations: their many scalar draws would each be a
+    # host sync on a CUDA generator; seeded once per stage from the training rng
+    augment_rng: torch.Generator
 
 
 def begin_stage(
@@ -45,11 +48,15 @@ def begin_stage(
     model.generator.train()
     if stage > 0:
         model.noise_amp[stage] = _noise_amplitude(model, stage, model.stage_shapes[: stage + 1])
-    return stage_setup(model, stage, model.config.iters_per_stage, adam_options)
+    return stage_setup(model, stage, model.config.iters_per_stage, rng, adam_options)
 
 
 def stage_setup(
-    model: TrainedModel, stage: int, iterations: int, adam_options: dict[str, Any] | None = None
+    model: TrainedModel,
+    stage: int,
+    iterations: int,
+    rng: torch.Generator,
+    adam_options: dict[str, Any] | None = None,
 ) -> StageSetup:
     """Optimizers and learning-rate schedules for training `stage` of `model` for `iterations` steps.
     `adam_options`: extra Adam arguments (the fast path's fused/capturable)."""
@@ -65,8 +72,15 @@ def stage_setup(
         torch.optim.lr_scheduler.MultiStepLR(discriminator_optimizer, milestones=[milestone], gamma=0.1),
     )
     shapes = model.stage_shapes[: stage + 1]
+    augment_seed = int(torch.randint(0, 2**62, (), generator=rng, device=rng.device))
     return StageSetup(
-        stage, model.reals[stage], shapes, generator_optimizer, discriminator_optimizer, schedulers
+        stage,
+        model.reals[stage],
+        shapes,
+        generator_optimizer,
+        discriminator_optimizer,
+        schedulers,
+        torch.Generator().manual_seed(augment_seed),
     )
 
 
@@ -127,7 +141,7 @@ def draw_iteration_inputs(
     if stage0_input is not None:
         noise[0] = stage0_input
     else:
-        noise[0] = stage0_training_input(cfg, model.reals[0], noise[0], rng)
+        noise[0] = stage0_training_input(cfg, model.reals[0], noise[0], setup.augment_rng)
     mix = torch.rand(cfg.discriminator_steps, generator=rng, device=rng.device)
     return IterationInputs([z.to(setup.real.device) for z in noise], mix.to(setup.real.device))
 
@@ -195,12 +209,14 @@ def generator_step(
     """-mean D(fake) + alpha * MSE(G(z_rec), real); `generator_steps` optimizer steps on that one gradient."""
     cfg = model.config
     model.discriminator.requires_grad_(False)
-    adversarial = -model.discriminator(fake).mean()
-    reconstruction = model.generator(model.fixed_noise, setup.shapes, model.noise_amp)
-    reconstruction_loss = cfg.reconstruction_weight * F.mse_loss(reconstruction, setup.real)
-    setup.generator_optimizer.zero_grad(set_to_none=True)
-    (adversarial + reconstruction_loss).backward()
-    for _ in range(cfg.generator_steps):
-        setup.generator_optimizer.step()
-    model.discriminator.requires_grad_(True)
+    try:
+        adversarial = -model.discriminator(fake).mean()
+        reconstruction = model.generator(model.fixed_noise, setup.shapes, model.noise_amp)
+        reconstruction_loss = cfg.reconstruction_weight * F.mse_loss(reconstruction, setup.real)
+        setup.generator_optimizer.zero_grad(set_to_none=True)
+        (adversarial + reconstruction_loss).backward()
+        for _ in range(cfg.generator_steps):
+            setup.generator_optimizer.step()
+    finally:
+        model.discriminator.requires_grad_(True)  # also after a failed graph capture: the critic must train
     return adversarial.detach(), reconstruction_loss.detach()

@@ -82,6 +82,10 @@ def train(
     """
     device = torch.device(device)
     rng = rng if rng is not None else make_rng(0, device)
+    if rng.device.type != device.type:
+        raise ValueError(
+            f"rng lives on {rng.device} but training runs on {device}: use make_rng(seed, device)"
+        )
     fast = path == "fast" or (path == "auto" and device.type == "cuda")
     options = fast_options or FastOptions()
     _check_image(image)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 import engine
 from engine import Progress, TrainedModel, TrainingCanceled
-from engine.networks import Discriminator, Generator
-from engine.pyramid import build_pyramid
-from engine.steps import critic_loss, gradient_penalty
+from engine.networks import Discriminator
+from engine.noise import noise_shape
+from engine.steps import begin_stage, critic_loss, gradient_penalty, train_iteration
+from engine.training import _start_or_resume
 from tests.engine.conftest import tiny_config
 
 
@@ -123,8 +126,49 @@ def test_only_the_newest_bodies_train(image: torch.Tensor) -> None:
 
 def test_noise_amplitude_is_a_tenth_of_the_reconstruction_rmse(image: torch.Tensor) -> None:
     cfg = tiny_config(iters_per_stage=2)
-    model = engine.train(image, cfg, rng=engine.make_rng(0))
-    assert model.noise_amp[1] > 0
-    reals = build_pyramid(image, cfg)
-    assert [tuple(r.shape) for r in reals] == [tuple(r.shape) for r in model.reals]
-    assert isinstance(model.generator, Generator)
+    model = _start_or_resume(image, cfg, torch.device("cpu"), None, torch.Generator().manual_seed(0))
+    rng = engine.make_rng(0)
+    setup = begin_stage(model, 0, rng)
+    for _ in range(2):
+        train_iteration(model, setup, rng)
+    # what begin_stage(1) must compute: grow, draw z_rec[1] from the same rng state, reconstruct with amp 0
+    expected_model = copy.deepcopy(model)
+    expected_model.generator.grow()
+    replay = engine.make_rng(0)
+    replay.set_state(rng.get_state())
+    z1 = torch.randn((1, *noise_shape(1, model.stage_shapes[1], cfg)), generator=replay)
+    with torch.no_grad():
+        rebuilt = expected_model.generator([model.fixed_noise[0], z1], model.stage_shapes, [1.0, 0.0])
+    expected = 0.1 * torch.sqrt(F.mse_loss(rebuilt, model.reals[1])).item()
+    begin_stage(model, 1, rng)
+    assert model.noise_amp[1] == pytest.approx(expected, rel=1e-5)
+    assert torch.equal(model.fixed_noise[1], z1)
+
+
+def test_learning_rates_scale_down_the_lower_bodies(image: torch.Tensor) -> None:
+    cfg = tiny_config(train_stages=5, train_depth=3, max_size=40)
+    model = _start_or_resume(image, cfg, torch.device("cpu"), None, torch.Generator().manual_seed(0))
+    rng = engine.make_rng(0)
+    lr, scale = cfg.lr, cfg.lr_scale
+    for stage in range(4):
+        setup = begin_stage(model, stage, rng)
+        groups = {id(p): g["lr"] for g in setup.generator_optimizer.param_groups for p in g["params"]}
+        generator = model.generator
+        for depth, body in enumerate(reversed(list(generator.body)[-3:])):
+            assert all(groups[id(p)] == pytest.approx(lr * scale**depth) for p in body.parameters())
+        head = list(generator.head.parameters())
+        if stage < 3:
+            assert all(groups[id(p)] == pytest.approx(lr * scale**stage) for p in head)
+        else:
+            assert not any(id(p) in groups for p in head)
+        assert all(groups[id(p)] == lr for p in generator.tail.parameters())
+        assert all(g["lr"] == lr for g in setup.discriminator_optimizer.param_groups)
+        assert sum(len(g["params"]) for g in setup.discriminator_optimizer.param_groups) == len(
+            list(model.discriminator.parameters())
+        )
+
+
+def test_rng_on_another_device_is_a_clear_error(image: torch.Tensor) -> None:
+    rng = engine.make_rng(0)
+    with pytest.raises(ValueError, match="rng lives on"):
+        engine.train(image, tiny_config(), device="meta", rng=rng)

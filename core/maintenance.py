@@ -14,11 +14,14 @@ import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from sqlalchemy import delete, select
+
 from core import jobs, webhooks
 from core.db import Database
-from core.models import JobKind
+from core.models import IdempotencyRecord, Job, JobKind, Model, Sample, utcnow
 from core.queue import JobQueue, QueueUnavailable
 from core.settings import Settings
+from core.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +110,93 @@ def resend_stranded(db: Database, queue: JobQueue, settings: Settings) -> list[s
     if resent:
         log.warning("re-sent jobs whose task message was lost", extra={"count": len(resent)})
     return resent
+
+
+# --- data lifecycle -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cleaned:
+    orphan_objects: int = 0
+    expired_samples: int = 0
+    expired_idempotency_records: int = 0
+
+
+def _owner_id_of(key: str) -> tuple[str, str] | None:
+    """('models' | 'jobs', id) of a key built by core.storage, or None for anything else."""
+    parts = key.split("/", 2)
+    if len(parts) < 2 or parts[0] not in ("models", "jobs"):
+        return None
+    return parts[0], parts[1]
+
+
+def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta) -> int:
+    """Objects under models/{id}/ or jobs/{id}/ whose row is gone (a crash between writing objects and
+    committing the row, a delete that failed half-way). Only prefixes whose newest object is older than
+    `grace` go: an upload in flight writes its objects before its row."""
+    newest: dict[tuple[str, str], dt.datetime] = {}
+    for top in ("models/", "jobs/"):
+        for key, modified in storage.list_objects(top):
+            owner = _owner_id_of(key)
+            if owner is not None:
+                newest[owner] = max(modified, newest.get(owner, modified))
+    cutoff = utcnow() - grace
+    candidates = [owner for owner, modified in newest.items() if modified < cutoff]
+    removed = 0
+    for table, column in (("models", Model.id), ("jobs", Job.id)):
+        ids = [i for kind, i in candidates if kind == table]
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            with db.sessions() as session:
+                alive = set(session.scalars(select(column).where(column.in_(batch))))
+            for orphan in set(batch) - alive:
+                try:
+                    removed += storage.delete_prefix(f"{table}/{orphan}/")
+                except ValueError:  # not one of our ids: leave it to a human
+                    log.warning("unexpected object prefix", extra={"prefix": f"{table}/{orphan}/"})
+    if removed:
+        log.warning("orphaned objects removed", extra={"count": removed})
+    return removed
+
+
+def remove_expired_samples(db: Database, storage: Storage, retention: dt.timedelta, limit: int = 1000) -> int:
+    """Drawn samples (not a model's training previews) older than the retention: objects, then rows."""
+    cutoff = utcnow() - retention
+    with db.sessions() as session:
+        rows = list(
+            session.execute(
+                select(Sample.id, Sample.key)
+                .where(Sample.is_preview.is_(False), Sample.created_at < cutoff)
+                .limit(limit)
+            )
+        )
+    for row in rows:
+        storage.delete(row.key)
+    if rows:
+        with db.session() as session:
+            session.execute(delete(Sample).where(Sample.id.in_([r.id for r in rows])))
+        log.info("expired samples removed", extra={"count": len(rows)})
+    return len(rows)
+
+
+def remove_expired_idempotency_records(db: Database, ttl: dt.timedelta) -> int:
+    with db.session() as session:
+        result = session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - ttl),
+            execution_options={"synchronize_session": False},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def cleanup(db: Database, storage: Storage, settings: Settings) -> Cleaned:
+    """The periodic data-lifecycle pass (Celery beat every `cleanup_interval_s`, or the embedded runner)."""
+    cleaned = Cleaned()
+    cleaned.orphan_objects = remove_orphaned_objects(
+        db, storage, dt.timedelta(seconds=settings.orphan_grace_s)
+    )
+    if settings.sample_retention_s > 0:
+        retention = dt.timedelta(seconds=settings.sample_retention_s)
+        cleaned.expired_samples = remove_expired_samples(db, storage, retention)
+    ttl = dt.timedelta(seconds=settings.idempotency_ttl_s)
+    cleaned.expired_idempotency_records = remove_expired_idempotency_records(db, ttl)
+    return cleaned

@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         description="prometheus_client multiprocess files (a subfolder per port, wiped at worker start)",
     )
 
+    cleanup_interval_s: float = Field(
+        3600.0, description="how often orphaned objects and old records are removed"
+    )
+    orphan_grace_s: int = Field(
+        3600, description="an object with no row is removed once it is this old (uploads write objects first)"
+    )
+    sample_retention_s: int = Field(
+        30 * 24 * 3600,
+        description="drawn samples (not training previews) are deleted after this; 0 keeps them",
+    )
+
     # --- webhooks ---
     webhook_timeout_s: float = Field(
         15.0, description="a delivery without an answer within this counts as failed"

@@ -5,6 +5,7 @@ Keys are built here from ids only (never from user text) and checked against one
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tempfile
@@ -81,6 +82,10 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        """(key, last modified) of every object under `prefix` (the orphan sweep)."""
+        ...
+
     def presigned_url(self, key: str) -> str | None:
         """A time-limited download URL, or None when downloads must go through the API."""
         ...
@@ -148,6 +153,15 @@ class LocalStorage:
         folder.rmdir()
         return len(files)
 
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+                yield str(path.relative_to(self.root)), modified
+
     def presigned_url(self, key: str) -> str | None:
         return None
 
@@ -214,6 +228,12 @@ class S3Storage:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                 deleted += len(keys)
         return deleted
+
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"], obj["LastModified"]
 
     def presigned_url(self, key: str) -> str | None:
         url: str = self.client.generate_presigned_url(

@@ -59,6 +59,11 @@ def make_celery(settings: Settings) -> Celery:
                 "schedule": settings.reaper_interval_s,
                 "options": {"queue": settings.webhooks_queue, "expires": settings.reaper_interval_s},
             },
+            "cleanup": {
+                "task": TASK_CLEANUP,
+                "schedule": settings.cleanup_interval_s,
+                "options": {"queue": settings.webhooks_queue, "expires": settings.cleanup_interval_s},
+            },
         },
     )
     return app

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from types import FrameType
 
 from core import jobs, maintenance, webhooks
@@ -45,12 +46,17 @@ def start_api(settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def deliver_webhooks_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
+    """Due webhooks every second; the data-lifecycle cleanup every `cleanup_interval_s`."""
+    next_cleanup = time.monotonic() + 60.0
     while not stop.wait(1.0):
         try:
             with ctx.db.sessions() as session:
                 due = webhooks.due_delivery_ids(session)
             for delivery_id in due:
                 webhooks.deliver(ctx.db, ctx.settings, delivery_id)
+            if time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + ctx.settings.cleanup_interval_s
+                maintenance.cleanup(ctx.db, ctx.storage, ctx.settings)
         except Exception:
             log.exception("webhook delivery loop error")
 

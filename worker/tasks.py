@@ -9,7 +9,13 @@ from celery.signals import worker_ready
 
 from core import maintenance, webhooks
 from core.models import JobKind
-from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND, TASK_REAP_STALE_JOBS
+from core.queue import (
+    TASK_CLEANUP,
+    TASK_DELIVER_WEBHOOK,
+    TASK_DISPATCH_WEBHOOKS,
+    TASK_FOR_KIND,
+    TASK_REAP_STALE_JOBS,
+)
 from worker import pipeline
 from worker.celery_app import app, settings
 
@@ -61,6 +67,13 @@ def dispatch_webhooks() -> None:
 def reap_stale_jobs() -> dict[str, int]:
     reaped = maintenance.reap_stale_jobs(context().db, context().queue, context().settings)
     return {"requeued": len(reaped.requeued), "failed": len(reaped.failed)}
+
+
+@app.task(name=TASK_CLEANUP, time_limit=1800, soft_time_limit=1700)
+def cleanup() -> dict[str, int]:
+    ctx = context()
+    cleaned = maintenance.cleanup(ctx.db, ctx.storage, ctx.settings)
+    return dict(vars(cleaned))
 
 
 @worker_ready.connect

@@ -101,13 +101,26 @@ def test_each_task_lands_in_exactly_one_queue(settings: Any, redis_url: str) -> 
 
 def test_every_task_has_a_soft_limit_below_its_hard_limit() -> None:
     """Celery refuses to send (e.g. from beat) a task whose soft time limit exceeds its hard one."""
-    from core.queue import TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_FOR_KIND, TASK_REAP_STALE_JOBS
+    from core.queue import (
+        TASK_CLEANUP,
+        TASK_DELIVER_WEBHOOK,
+        TASK_DISPATCH_WEBHOOKS,
+        TASK_FOR_KIND,
+        TASK_REAP_STALE_JOBS,
+    )
     from worker.celery_app import app
 
-    for name in (TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_REAP_STALE_JOBS, *TASK_FOR_KIND.values()):
+    for name in (
+        TASK_DELIVER_WEBHOOK,
+        TASK_DISPATCH_WEBHOOKS,
+        TASK_REAP_STALE_JOBS,
+        TASK_CLEANUP,
+        *TASK_FOR_KIND.values(),
+    ):
         task = app.tasks[name]
         hard = task.time_limit or app.conf.task_time_limit
         soft = task.soft_time_limit or app.conf.task_soft_time_limit
         assert soft < hard, name
     assert app.conf.beat_schedule["dispatch-due-webhooks"]["task"] == TASK_DISPATCH_WEBHOOKS
     assert app.conf.beat_schedule["reap-stale-jobs"]["task"] == TASK_REAP_STALE_JOBS
+    assert app.conf.beat_schedule["cleanup"]["task"] == TASK_CLEANUP

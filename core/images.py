@@ -52,6 +52,15 @@ def _check_dimensions(image: Image.Image, max_pixels: int, max_side: int, min_si
         raise InvalidImage(f"the image is {width}x{height}; each side must be at least {min_side} px")
 
 
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Transparent pixels composited on white, as the engine does (a plain convert would keep whatever
+    colour hides under alpha 0, so the service and the CLI would train on different images)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 def validate_image(data: bytes, *, max_pixels: int, max_side: int, min_side: int) -> ValidImage:
     if not data:
         raise InvalidImage("the image file is empty")
@@ -62,7 +71,7 @@ def validate_image(data: bytes, *, max_pixels: int, max_side: int, min_side: int
     source_format = image.format
     try:
         image.load()
-        rgb = ImageOps.exif_transpose(image).convert("RGB")
+        rgb = _to_rgb(ImageOps.exif_transpose(image))
     except Image.DecompressionBombError as e:
         raise InvalidImage("the image declares far too many pixels") from e
     except Exception as e:  # any decoder failure (OSError, SyntaxError, struct.error, ...) is a bad upload

@@ -50,3 +50,22 @@ def test_accepted_formats_are_normalised_to_rgb_png(fmt: str) -> None:
 def test_bad_images_are_refused(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         validate_image(data, **LIMITS)
+
+
+def test_transparent_pixels_are_stored_on_white_like_the_engine_reads_them() -> None:
+    import io
+
+    from PIL import Image
+
+    from core.images import validate_image
+
+    picture = Image.new("RGBA", (20, 20), (0, 0, 0, 0))
+    picture.putpixel((0, 0), (255, 0, 0, 255))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    stored = Image.open(
+        io.BytesIO(validate_image(buffer.getvalue(), max_pixels=10**6, max_side=100, min_side=16).png)
+    )
+    assert stored.mode == "RGB"
+    assert stored.getpixel((5, 5)) == (255, 255, 255)
+    assert stored.getpixel((0, 0)) == (255, 0, 0)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from core import jobs
+from core import idempotency, jobs
 from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyJobs
 from core.ids import new_id
 from core.images import ValidImage
@@ -32,6 +32,7 @@ def _send_after_commit(session: Session, queue: JobQueue, job: Job) -> None:
     except QueueUnavailable as e:
         log.error("could not enqueue job", extra={"job_id": job.id, "error": str(e)})
         jobs.fail(session, job, "the job queue was unreachable; submit again", expected=JobState.QUEUED)
+        idempotency.forget_remembered(session)  # the client's retry with the same key must really retry
         session.commit()
         raise ServiceUnavailable("the job queue is unreachable; try again shortly") from e
 

@@ -110,3 +110,15 @@ def test_unreachable_broker_fails_the_job_and_answers_503(
         assert job.state == JobState.FAILED and "queue" in (job.error or "")
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("unavailable")
+
+
+def test_a_retry_after_a_503_with_the_same_idempotency_key_really_retries(
+    make_client: Any, settings: Any, caller: Any
+) -> None:
+    dead = CeleryQueue(settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"}))
+    dead.app.conf.broker_connection_timeout = 1
+    key = {"Idempotency-Key": "retry-after-503"}
+    assert _post_model(make_client(queue=dead), caller, key).status_code == 503
+    retried = _post_model(make_client(), caller, key)  # the broker is back
+    assert retried.status_code == 202 and "idempotent-replayed" not in retried.headers
+    assert retried.json()["state"] == "queued"

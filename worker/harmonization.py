@@ -76,7 +76,10 @@ def _store_result(
         if jobs.succeed(session, job, attempt=job.attempts):  # fenced: a re-queued attempt lost
             return JobState.SUCCEEDED
         session.rollback()
-    # The job ended some other way meanwhile (canceled, re-queued): these outputs belong to nothing.
-    for key in keys:
-        ctx.storage.delete(key)
-    return _current_state(ctx, job.id)
+    state = _current_state(ctx, job.id)
+    if state != JobState.SUCCEEDED:
+        # canceled or failed meanwhile: these outputs belong to nothing. (When another attempt of this job
+        # succeeded, the keys are its keys too: deleting them would lose its result.)
+        for key in keys:
+            ctx.storage.delete(key)
+    return state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.models import Job, JobEvent, JobState, Model, Sample
 from core.storage import Storage, job_object_key
@@ -62,6 +62,13 @@ class ModelCreate(BaseModel):
         if isinstance(value, list):
             return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> ModelCreate:
+        # caught here so the client gets a 422 now instead of a job that fails in the worker
+        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
+        return self
 
     def training_params(self) -> dict[str, Any]:
         return self.model_dump(exclude={"webhook_url", "webhook_events"}, exclude_none=True)

@@ -155,3 +155,11 @@ def test_job_events_paginate_oldest_first(client: Any, caller: Any) -> None:
     assert [e["type"] for e in rest["data"]] == ["canceled"] and rest["next_cursor"] is None
     job = client.get(f"/v1/jobs/{body['train_job_id']}", headers=caller.headers).json()
     assert job["state"] == "canceled" and job["kind"] == "train" and job["samples"] is None
+
+
+def test_min_size_above_max_size_is_a_422_and_creates_nothing(client: Any, caller: Any, db: Any) -> None:
+    response = create(client, caller, min_size=64, max_size=32)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert "must not exceed max_size" in str(response.json())
+    with db.sessions() as session:
+        assert session.scalar(select(func.count()).where(Model.owner_id == caller.owner_id)) == 0

@@ -109,6 +109,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     }
     for status, slug, title in [
+        (400, "bad-request", "Malformed request (e.g. a body that does not parse)"),
         (401, "unauthorized", "Missing or invalid API key"),
         (404, "not-found", "Not found"),
         (422, "validation", "Request validation failed"),

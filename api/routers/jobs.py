@@ -46,7 +46,9 @@ def list_events(
     job: JobDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    after: Annotated[int | None, Query(ge=0, description="`next_cursor` of the previous page")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**31 - 1, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> Page[JobEventRead]:
     events, cursor = service.list_job_events(session, job, limit, after)
     return Page[JobEventRead](data=[JobEventRead.of(e) for e in events], next_cursor=cursor)

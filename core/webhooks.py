@@ -97,6 +97,10 @@ def check_url(url: str, allow_private: bool) -> None:
         raise ValueError("webhook_url must not point at a private, loopback or link-local address")
 
 
+class HostNotResolved(Exception):
+    """The webhook host does not resolve now: not proof of anything (DNS may be down); retried later."""
+
+
 def resolve_public(url: str, allow_private: bool) -> str | None:
     """Resolve the URL's host and refuse it (ValueError) when ANY address it resolves to is loopback, private,
     link-local (169.254.169.254, the cloud metadata service), multicast or otherwise not global. Returns the
@@ -111,7 +115,7 @@ def resolve_public(url: str, allow_private: bool) -> str | None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as e:
-        raise ValueError(f"webhook_url host {host!r} does not resolve") from e
+        raise HostNotResolved(f"webhook_url host {host!r} does not resolve") from e
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     if not addresses or any(_refused(a) for a in addresses):
         raise ValueError("webhook_url resolves to a private, loopback or link-local address")
@@ -213,6 +217,8 @@ def _post(
         address = resolve_public(delivery.url, allow_private)
     except ValueError as e:
         return None, f"refused: {e}"
+    except HostNotResolved as e:
+        return None, str(e)  # retried on the schedule
     url, pin_headers, extensions = pinned_request(delivery.url, address)
     try:
         response = client.post(url, content=body, headers={**headers, **pin_headers}, extensions=extensions)

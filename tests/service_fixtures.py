@@ -155,6 +155,23 @@ def object_keys(storage: Any, prefix: str = "") -> list[str]:
     ]
 
 
+def cancel_leftover_jobs(db: Any) -> int:
+    """Earlier tests leave jobs `queued` (their queue was a RecordingQueue) or `running` (a thread's job) in the
+    shared database. A real worker's reaper would rightly take them for stranded or abandoned and run them:
+    tests that start real workers end them first."""
+    from sqlalchemy import update
+
+    from core.models import Job, JobState, utcnow
+
+    with db.session() as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+            .values(state=JobState.CANCELED.value, finished_at=utcnow(), error="left over by an earlier test")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
 @dataclass
 class RecordingQueue:
     """The broker boundary, for tests that are not about the broker."""

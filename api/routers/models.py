@@ -73,6 +73,8 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
         return None
     try:
         webhooks.resolve_public(url, allow_private)
+    except webhooks.HostNotResolved:
+        return url  # maybe DNS is down now; every send checks the resolved address again
     except ValueError as e:
         raise InvalidParameter(str(e), errors=[{"loc": ["body", "webhook_url"], "msg": str(e)}]) from e
     return url

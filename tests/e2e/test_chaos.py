@@ -30,7 +30,7 @@ from standardwebhooks.webhooks import Webhook
 
 from core.models import DeliveryState, Job, JobEvent, Sample, WebhookDelivery
 from core.queue import CeleryQueue
-from tests.service_fixtures import RUN_ID, scene_image, settings_env
+from tests.service_fixtures import RUN_ID, cancel_leftover_jobs, scene_image, settings_env
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +115,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
             "progress_interval_s": 0.5,
         }
     )
+    cancel_leftover_jobs(db)  # the reaper would otherwise run other tests' stranded jobs
     env = {**os.environ, **settings_env(chaos)}
     gpu_log, service_log = tmp_path / "gpu.log", tmp_path / "service.log"
     common = ["--without-gossip", "--without-mingle", "--loglevel=INFO"]

@@ -17,7 +17,7 @@ from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from core.queue import CeleryQueue
-from tests.service_fixtures import RUN_ID, scene_image, settings_env
+from tests.service_fixtures import RUN_ID, cancel_leftover_jobs, scene_image, settings_env
 
 pytestmark = pytest.mark.e2e
 
@@ -39,11 +39,17 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="module")
 def celery_worker(
-    settings: Any, redis_url: str, storage: Any, tmp_path_factory: pytest.TempPathFactory, metrics_port: int
+    settings: Any,
+    redis_url: str,
+    storage: Any,
+    db: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    metrics_port: int,
 ) -> Iterator[Path]:
     """`celery -A worker.celery_app worker` as production runs it (prefork, one process per task), with the
     test's settings passed through CONSINGAN_* variables."""
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    cancel_leftover_jobs(db)  # its reaper would otherwise run other tests' stranded jobs
     env = {**os.environ, **settings_env(settings), "CONSINGAN_BROKER_URL": redis_url}
     env["CONSINGAN_WORKER_METRICS_PORT"] = str(metrics_port)
     env["CONSINGAN_WORKER_METRICS_ADDR"] = "127.0.0.1"

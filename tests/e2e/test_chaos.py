@@ -35,9 +35,9 @@ from tests.service_fixtures import RUN_ID, cancel_leftover_jobs, scene_image, se
 pytestmark = pytest.mark.e2e
 
 ROUNDS = int(os.environ.get("CONSINGAN_CHAOS_ROUNDS", "20"))
-JOBS = int(os.environ.get("CONSINGAN_CHAOS_JOBS", "5"))
+JOBS = int(os.environ.get("CONSINGAN_CHAOS_JOBS", "4"))
 SEED = int(os.environ.get("CONSINGAN_CHAOS_SEED", str(random.SystemRandom().randrange(10**6))))
-MAX_KILL_DELAY_S = float(os.environ.get("CONSINGAN_CHAOS_MAX_DELAY_S", "2.5"))
+MAX_KILL_DELAY_S = float(os.environ.get("CONSINGAN_CHAOS_MAX_DELAY_S", "2.0"))
 TRAINING = {
     "preset": "quick",
     "train_stages": "2",

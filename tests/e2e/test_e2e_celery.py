@@ -32,9 +32,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def metrics_port() -> int:
-    return _free_port()
+# The worker's metrics port: a module constant, not a fixture, so modules importing `celery_worker` need
+# nothing else.
+METRICS_PORT = _free_port()
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +44,13 @@ def celery_worker(
     storage: Any,
     db: Any,
     tmp_path_factory: pytest.TempPathFactory,
-    metrics_port: int,
 ) -> Iterator[Path]:
     """`celery -A worker.celery_app worker` as production runs it (prefork, one process per task), with the
     test's settings passed through CONSINGAN_* variables."""
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     cancel_leftover_jobs(db)  # its reaper would otherwise run other tests' stranded jobs
     env = {**os.environ, **settings_env(settings), "CONSINGAN_BROKER_URL": redis_url}
-    env["CONSINGAN_WORKER_METRICS_PORT"] = str(metrics_port)
+    env["CONSINGAN_WORKER_METRICS_PORT"] = str(METRICS_PORT)
     env["CONSINGAN_WORKER_METRICS_ADDR"] = "127.0.0.1"
     env["CONSINGAN_WORKER_METRICS_DIR"] = str(log_path.parent / "metrics")
     command = [
@@ -160,9 +159,9 @@ def test_cancel_reaches_a_running_celery_job_within_seconds(
     assert model["state"] == "canceled" and time.monotonic() - canceled_at < 15
 
 
-def test_worker_serves_job_metrics_from_its_pool_processes(celery_worker: Path, metrics_port: int) -> None:
+def test_worker_serves_job_metrics_from_its_pool_processes(celery_worker: Path) -> None:
     """After the jobs above (each in its own pool process), the main process serves their sum."""
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    text = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10).text
     assert 'consingan_worker_job_duration_seconds_count{kind="train",state="succeeded"}' in text, text[-3000:]
     assert 'consingan_worker_job_queue_wait_seconds_count{kind="sample"}' in text
     assert 'consingan_worker_jobs_total{kind="train",state="canceled"} 1.0' in text

@@ -39,7 +39,7 @@ def create_app(
     configure_logging(settings.log_format, settings.log_level)
     services = Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, pre_ping=False),
         storage=storage or make_storage(settings),
         queue=queue or make_queue(settings),
     )

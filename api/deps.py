@@ -44,6 +44,17 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
+
+def _release_connection(session: Session) -> None:
+    """End the read-only transaction a dependency opened, so its pooled connection goes back at once instead
+    of being held for the rest of the request (an async route awaiting an upload, a request queued for a
+    threadpool thread). Under load, requests holding every connection while waiting for threads, and threads
+    waiting for connections, starve each other until the pool's timeout. Loaded objects stay usable
+    (expire_on_commit=False)."""
+    if not session.new and not session.dirty and not session.deleted:
+        session.commit()
+
+
 _bearer = HTTPBearer(
     auto_error=False, description="an API key from `python -m core.keys create --owner NAME`"
 )
@@ -53,6 +64,7 @@ def get_current_owner(
     session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Owner:
     owner = keys.owner_for_key(session, credentials.credentials) if credentials else None
+    _release_connection(session)
     if owner is None:
         raise HTTPException(
             401, "send `Authorization: Bearer <api key>`", headers={"WWW-Authenticate": "Bearer"}
@@ -67,11 +79,15 @@ JobId = Annotated[str, Path(max_length=40, examples=["job_0193a1b2c3d4e5f6071829
 
 
 def get_model(model_id: ModelId, session: SessionDep, owner: CurrentOwner) -> Model:
-    return service.get_model(session, owner.id, model_id)
+    model = service.get_model(session, owner.id, model_id)
+    _release_connection(session)
+    return model
 
 
 def get_job(job_id: JobId, session: SessionDep, owner: CurrentOwner) -> Job:
-    return service.get_job(session, owner.id, job_id)
+    job = service.get_job(session, owner.id, job_id)
+    _release_connection(session)
+    return job
 
 
 ModelDep = Annotated[Model, Depends(get_model)]

@@ -34,7 +34,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pre_ping: bool = True) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -43,14 +43,18 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # pre_ping: a worker holds its pool for hours of training; a connection dropped meanwhile is replaced.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # The API checks out connections many times a second: a ping per checkout would double its round trips;
+    # there a dropped connection fails one request and invalidates the pool, and recycling bounds their age.
+    if pre_ping:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20)
 
 
 class Database:
     """One engine and one session factory per process (create it after a fork, never before)."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, pre_ping: bool = True) -> None:
+        self.engine = make_engine(url, pre_ping)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -173,7 +173,8 @@ def test_kill_minus_nine_the_worker_repeatedly(
         # Every job ended, with a reason when it failed.
         assert {j.state for j in jobs} <= {"succeeded", "failed"}, [(j.id, j.state) for j in jobs]
         assert all(j.error for j in jobs if j.state == "failed")
-        # None finished training twice: one success line in all the worker logs, 8 previews, one event.
+        # None finished training twice: at most one success line in all the worker logs, exactly 8 previews
+        # (a second completion would add 8 more or have them discarded by the attempt fence), one final event.
         log_text = gpu_log.read_text()
         with db.sessions() as session:
             for job in jobs:
@@ -183,7 +184,8 @@ def test_kill_minus_nine_the_worker_repeatedly(
                     select(func.count()).where(JobEvent.job_id == job.id, JobEvent.type.in_(FINAL))
                 )
                 expected = 1 if job.state == "succeeded" else 0
-                assert (successes, previews, finals) == (expected, 8 * expected, 1), job.id
+                # The log line may be missing: a kill can land between the commit and the log.
+                assert successes <= expected and (previews, finals) == (8 * expected, 1), job.id
 
         # Each job's webhook delivered; the receiver dedups by webhook-id and counts the sends.
         deadline = time.monotonic() + 60

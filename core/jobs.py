@@ -205,36 +205,27 @@ def reap(session: Session, job: Job, older_than: dt.timedelta, max_attempts: int
     moved on meanwhile (a heartbeat arrived, it ended): the stale heartbeat is part of the condition."""
     cutoff = utcnow() - older_than
     reason = f"the worker stopped answering (no heartbeat for {older_than.total_seconds():g} s)"
-    if job.attempts >= max_attempts:
+    still_stale = (
+        Job.id == job.id,
+        Job.state == JobState.RUNNING.value,
+        Job.attempts == job.attempts,
+        Job.heartbeat_at < cutoff,
+    )
+
+    def won(values: dict[str, object]) -> bool:
         result = session.execute(
-            update(Job)
-            .where(
-                Job.id == job.id,
-                Job.state == JobState.RUNNING.value,
-                Job.attempts == job.attempts,
-                Job.heartbeat_at < cutoff,
-            )
-            .values(heartbeat_at=utcnow()),
+            update(Job).where(*still_stale).values(**values),
             execution_options={"synchronize_session": False},
         )
         assert isinstance(result, CursorResult)
-        if result.rowcount != 1:
+        return result.rowcount == 1
+
+    if job.attempts >= max_attempts:
+        if not won({"heartbeat_at": utcnow()}):  # take the job first, so only one reaper fails it
             return None
         failed = fail(session, job, f"{reason} on attempt {job.attempts} of {max_attempts}; gave up")
         return "failed" if failed else None
-    result = session.execute(
-        update(Job)
-        .where(
-            Job.id == job.id,
-            Job.state == JobState.RUNNING.value,
-            Job.attempts == job.attempts,
-            Job.heartbeat_at < cutoff,
-        )
-        .values(state=JobState.QUEUED.value, worker=None),
-        execution_options={"synchronize_session": False},
-    )
-    assert isinstance(result, CursorResult)
-    if result.rowcount != 1:
+    if not won({"state": JobState.QUEUED.value, "worker": None}):
         return None
     add_event(
         session,

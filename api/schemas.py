@@ -145,39 +145,36 @@ _EXAMPLE_TIMES = {
 }
 
 
+MODEL_EXAMPLE: dict[str, Any] = {
+    "id": "mdl_0193a1b2c3d4e5f60718293a4b5c",
+    "object": "model",
+    "state": "running",
+    "params": {"preset": "quick", "mode": "generation", "seed": 7},
+    "train_config": None,
+    "image": {"width": 250, "height": 188},
+    "progress": {
+        "stage": 2,
+        "num_stages": 5,
+        "iteration": 40,
+        "iters_per_stage": 150,
+        "percent": 48.5,
+        "elapsed_s": 57.1,
+        "eta_s": 61.0,
+        "losses": {"critic": -0.4},
+    },
+    "error": None,
+    "cancel_requested": False,
+    "train_job_id": "job_0193a1b2c3d4e5f60718293a4b5d",
+    "webhook_url": "https://example.com/hook",
+    "webhook_events": ["model.succeeded", "model.failed"],
+    **_EXAMPLE_TIMES,
+    "duration_s": None,
+    "links": {"self": "/v1/models/mdl_0193a1b2c3d4e5f60718293a4b5c"},
+}
+
+
 class ModelRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "mdl_0193a1b2c3d4e5f60718293a4b5c",
-                    "object": "model",
-                    "state": "running",
-                    "params": {"preset": "quick", "mode": "generation", "seed": 7},
-                    "train_config": None,
-                    "image": {"width": 250, "height": 188},
-                    "progress": {
-                        "stage": 2,
-                        "num_stages": 5,
-                        "iteration": 40,
-                        "iters_per_stage": 150,
-                        "percent": 48.5,
-                        "elapsed_s": 57.1,
-                        "eta_s": 61.0,
-                        "losses": {"critic": -0.4},
-                    },
-                    "error": None,
-                    "cancel_requested": False,
-                    "train_job_id": "job_0193a1b2c3d4e5f60718293a4b5d",
-                    "webhook_url": "https://example.com/hook",
-                    "webhook_events": ["model.succeeded", "model.failed"],
-                    **_EXAMPLE_TIMES,
-                    "duration_s": None,
-                    "links": {"self": "/v1/models/mdl_0193a1b2c3d4e5f60718293a4b5c"},
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [MODEL_EXAMPLE]})
 
     id: str
     object: Literal["model"] = "model"

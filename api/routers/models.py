@@ -20,7 +20,7 @@ from api.routers.common import (
     require_queue_room,
 )
 from api.routers.jobs import job_body
-from api.schemas import JobRead, ModelCreate, ModelRead, Page, SampleRead, SampleRequest
+from api.schemas import MODEL_EXAMPLE, JobRead, ModelCreate, ModelRead, Page, SampleRead, SampleRequest
 from core import idempotency, service, webhooks
 from core.errors import InvalidParameter, NotFound, UnsupportedMediaType
 from core.images import ACCEPTED_FORMATS, ValidImage, validate_image
@@ -39,33 +39,6 @@ Prefer = Annotated[
     str | None, Header(description="`wait=N`: hold the response up to N s (capped) for the result")
 ]
 DECLARED_IMAGE_TYPES = {*ACCEPTED_FORMATS.values(), "application/octet-stream", ""}
-
-_MODEL_EXAMPLE = {
-    "id": "mdl_0193a1b2c3d4e5f60718293a4b5c",
-    "object": "model",
-    "state": "running",
-    "params": {"preset": "quick", "mode": "generation", "seed": 7},
-    "train_config": None,
-    "image": {"width": 250, "height": 188},
-    "progress": {
-        "stage": 2,
-        "num_stages": 5,
-        "iteration": 40,
-        "iters_per_stage": 150,
-        "percent": 48.5,
-        "eta_s": 61.0,
-    },
-    "error": None,
-    "cancel_requested": False,
-    "train_job_id": "job_0193a1b2c3d4e5f60718293a4b5d",
-    "webhook_url": "https://example.com/hook",
-    "webhook_events": ["model.succeeded", "model.failed"],
-    "created_at": "2026-11-25T09:00:00Z",
-    "started_at": "2026-11-25T09:00:01Z",
-    "finished_at": None,
-    "duration_s": None,
-    "links": {"self": "/v1/models/mdl_0193a1b2c3d4e5f60718293a4b5c"},
-}
 
 
 def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
@@ -103,7 +76,7 @@ def _model_body(services: Any, model_id: str) -> dict[str, Any]:
     summary="Upload an image and start training",
     dependencies=[Depends(require_multipart), Depends(require_queue_room)],
     responses={
-        202: {"description": "training queued", "content": {"application/json": {"example": _MODEL_EXAMPLE}}},
+        202: {"description": "training queued", "content": {"application/json": {"example": MODEL_EXAMPLE}}},
         200: {"description": "finished within `Prefer: wait=N`"},
         413: {"description": "image or body too large"},
         429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},

@@ -172,9 +172,10 @@ def test_prefer_wait_returns_finished_samples_inline(
     assert {s["id"] for s in body["samples"]} <= {s["id"] for s in listed["data"]}
 
 
-def test_cancel_running_training_stops_within_seconds(
+def start_long_training(
     db: Any, storage: Any, settings: Any, owner: Caller
-) -> None:
+) -> tuple[Any, threading.Thread, list[str | None]]:
+    """A 5000-iteration training running in a thread; returns once its job is `running`."""
     ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
     model = new_model(db, storage, owner.owner_id, {**TINY_TRAINING, "iters_per_stage": 5000})
     assert model.train_job is not None
@@ -185,6 +186,14 @@ def test_cancel_running_training_stops_within_seconds(
     deadline = time.monotonic() + 60
     while job_of(db, job_id).state != JobState.RUNNING and time.monotonic() < deadline:
         time.sleep(0.1)
+    return model, thread, result
+
+
+def test_cancel_running_training_stops_within_seconds(
+    db: Any, storage: Any, settings: Any, owner: Caller
+) -> None:
+    model, thread, result = start_long_training(db, storage, settings, owner)
+    job_id = model.train_job.id
     time.sleep(1.0)  # well inside the training loop
     with db.sessions() as session:
         service.cancel_job(session, session.get_one(Job, job_id))
@@ -266,16 +275,7 @@ def test_engine_crash_fails_the_job_with_the_reason(
 def test_model_deleted_while_training_leaves_nothing_behind(
     db: Any, storage: Any, settings: Any, owner: Caller
 ) -> None:
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    model = new_model(db, storage, owner.owner_id, {**TINY_TRAINING, "iters_per_stage": 5000})
-    assert model.train_job is not None
-    job_id = model.train_job.id
-    result: list[str | None] = []
-    thread = threading.Thread(target=lambda: result.append(pipeline.run_job(ctx, job_id)), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while job_of(db, job_id).state != JobState.RUNNING and time.monotonic() < deadline:
-        time.sleep(0.1)
+    model, thread, result = start_long_training(db, storage, settings, owner)
     with db.sessions() as session:
         service.delete_model(session, storage, session.get_one(Model, model.id))
     thread.join(timeout=30)

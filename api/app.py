@@ -7,20 +7,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.deps import Services
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import harmonizations, health, jobs, models
-from core.db import Database
+from api.routers import animations, harmonizations, health, jobs, models, samples
 from core.logs import configure_logging
-from core.queue import JobQueue, make_queue
+from core.queue import JobQueue
+from core.services import build_services
 from core.settings import Settings, get_settings
-from core.storage import Storage, make_storage
+from core.storage import Storage
 
 DESCRIPTION = """
 Upload one image, get a trained single-image GAN (ConSinGAN), then draw as many new images of the same scene as
-you want, or harmonize an object pasted into its scene. Training, sampling and harmonization are **jobs**:
+you want, animate it, or harmonize an object pasted into its scene. Training, sampling, harmonization and
+animation are **jobs**:
 `queued → running → succeeded | failed | canceled`.
 
 * Auth: `Authorization: Bearer <api key>` (`python -m core.keys create --owner NAME`).
@@ -37,12 +37,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    services = Services(
-        settings=settings,
-        db=Database(settings.database_url, pre_ping=False),
-        storage=storage or make_storage(settings),
-        queue=queue or make_queue(settings),
-    )
+    services = build_services(settings, storage, queue, pre_ping=False)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -61,7 +56,6 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    app.include_router(models.router)
-    app.include_router(jobs.router)
-    app.include_router(harmonizations.router)
+    for router in (models.router, samples.router, harmonizations.router, animations.router, jobs.router):
+        app.include_router(router)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -12,24 +11,12 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from core import keys, service
-from core.db import Database
 from core.models import Job, Model, Owner
-from core.queue import JobQueue
-from core.settings import Settings
-from core.storage import Storage
-
-
-@dataclass
-class Services:
-    """Everything a request may need, built once by the app factory."""
-
-    settings: Settings
-    db: Database
-    storage: Storage
-    queue: JobQueue
+from core.services import Services
 
 
 def get_services(request: Request) -> Services:
+    """Built once by the app factory."""
     services: Services = request.app.state.services
     return services
 
@@ -38,7 +25,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
-    with services.db.sessions() as session:
+    with services.db.read() as session:
         yield session
 
 

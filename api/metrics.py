@@ -33,7 +33,7 @@ class DatabaseCollector(Collector):
         deliveries = GaugeMetricFamily(
             "consingan_webhook_deliveries", "webhook deliveries by state", labels=["state"]
         )
-        with self.db.sessions() as session:
+        with self.db.read() as session:
             for state, kind, count in session.execute(
                 select(Job.state, Job.kind, func.count()).group_by(Job.state, Job.kind)
             ):

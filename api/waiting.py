@@ -23,7 +23,7 @@ def requested_wait(prefer: str | None, cap_s: float) -> float:
 
 
 def _job_state(db: Database, job_id: str) -> str | None:
-    with db.sessions() as session:
+    with db.read() as session:
         return session.scalar(select(Job.state).where(Job.id == job_id))
 
 

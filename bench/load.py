@@ -86,7 +86,7 @@ def _seed(database_url: str, storage_dir: Path) -> tuple[str, str, str]:
     model_id, sample_id = new_id("mdl"), new_id("smp")
     storage.put(input_key(model_id), png, "image/png")
     storage.put(sample_key(model_id, sample_id), png, "image/png")
-    with db.session() as session:
+    with db.transaction() as session:
         owner = get_or_create_owner(session, f"load-{secrets.token_hex(4)}")
         key = create_key(session, owner)
         model = Model(

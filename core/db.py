@@ -51,16 +51,25 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
 
 
 class Database:
-    """One engine and one session factory per process (create it after a fork, never before)."""
+    """One engine and one session factory per process (create it after a fork, never before).
+
+    Two ways in, named for what they do: `read()` is a session that never commits (reads, or a caller that
+    commits itself), `transaction()` commits on success and rolls back on error. Writes whose commit must be
+    followed by effects (sending a new job's task, a webhook) go through `core.unit_of_work.UnitOfWork`.
+    """
 
     def __init__(self, url: str, pre_ping: bool = True) -> None:
         self.engine = make_engine(url, pre_ping)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.new_session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def read(self) -> Session:
+        """A session that commits nothing by itself: `with db.read() as session: ...`."""
+        return self.new_session()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A short unit of work: commits on success, rolls back on error."""
-        with self.sessions() as session:
+    def transaction(self) -> Iterator[Session]:
+        """A short write: commits on success, rolls back on error."""
+        with self.new_session() as session:
             try:
                 yield session
                 session.commit()

@@ -15,18 +15,14 @@ from core.errors import IdempotencyConflict
 from core.models import IdempotencyRecord, utcnow
 
 MAX_KEY_CHARS = 255
-PENDING_KEYS = "idempotency_keys"  # session.info: the keys remembered in this session's transaction
 
 
-def forget_remembered(session: Session) -> None:
-    """Drop the records this session remembered (not committed here): a request that ended in an error
-    after its commit (the broker was down) must not replay its 202 to the client's retry."""
-    for owner_id, key in session.info.pop(PENDING_KEYS, []):
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key
-            )
-        )
+def forget(session: Session, owner_id: str, key: str) -> None:
+    """Drop a remembered response (in the caller's transaction): a request that ended in an error after its
+    commit (the broker was down) must not replay its 202 to the client's retry."""
+    session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key)
+    )
 
 
 def request_hash(method: str, path: str, fields: dict[str, Any], blob_sha256: str = "") -> str:
@@ -65,7 +61,6 @@ def remember(
 ) -> None:
     """Add the record to the caller's transaction: it commits with the resource it describes, or not at all.
     A concurrent twin request fails on the unique (owner_id, key) constraint and replays this one."""
-    session.info.setdefault(PENDING_KEYS, []).append((owner_id, key))
     session.add(
         IdempotencyRecord(
             owner_id=owner_id,

@@ -30,9 +30,20 @@ def add_event(
     session.add(JobEvent(job_id=job_id, type=type_, message=message, data=data))
 
 
-def create_job(session: Session, model: Model, kind: JobKind, params: dict[str, Any] | None = None) -> Job:
+def new_job_id() -> str:
+    return new_id("job")
+
+
+def create_job(
+    session: Session,
+    model: Model,
+    kind: JobKind,
+    params: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """Insert a queued job (flushed, not committed). Its task is sent after the commit by the unit of work."""
     job = Job(
-        id=new_id("job"),
+        id=job_id or new_job_id(),
         owner_id=model.owner_id,
         model_id=model.id,
         kind=kind.value,
@@ -133,11 +144,13 @@ def _finish(
     message: str,
     error: str | None = None,
     attempt: int | None = None,
+    result: dict[str, Any] | None = None,
 ) -> bool:
     now = utcnow()
-    won = _conditional_update(
-        session, job.id, expected, attempt, state=state.value, finished_at=now, error=error
-    )
+    values: dict[str, Any] = {"state": state.value, "finished_at": now, "error": error}
+    if result is not None:
+        values["result"] = result
+    won = _conditional_update(session, job.id, expected, attempt, **values)
     if not won:
         return False
     # Reload in this session (the caller's object may come from another, e.g. the worker's).
@@ -148,9 +161,18 @@ def _finish(
     return True
 
 
-def succeed(session: Session, job: Job, attempt: int | None = None) -> bool:
+def succeed(
+    session: Session, job: Job, attempt: int | None = None, result: dict[str, Any] | None = None
+) -> bool:
+    """running -> succeeded; `result` describes what the job produced besides samples (its files)."""
     return _finish(
-        session, job, JobState.RUNNING, JobState.SUCCEEDED, f"{job.kind} job succeeded", attempt=attempt
+        session,
+        job,
+        JobState.RUNNING,
+        JobState.SUCCEEDED,
+        f"{job.kind} job succeeded",
+        attempt=attempt,
+        result=result,
     )
 
 

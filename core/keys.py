@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
 
         upgrade_to_head(settings.database_url)
     db = Database(settings.database_url)
-    with db.session() as session:
+    with db.transaction() as session:
         owner = get_or_create_owner(session, args.owner)
         key = create_key(session, owner)
         secret = owner.webhook_secret

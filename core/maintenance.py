@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from contextlib import suppress
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
-from core import jobs, webhooks
+from core import jobs
 from core.db import Database
 from core.models import IdempotencyRecord, Job, JobKind, Model, Sample, utcnow
 from core.queue import JobQueue, QueueUnavailable
 from core.settings import Settings
 from core.storage import Storage
+from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -41,28 +41,26 @@ def reap_stale_jobs(
     timeout = dt.timedelta(seconds=settings.heartbeat_timeout_s if older_than_s is None else older_than_s)
     reaped = Reaped()
     to_send: list[tuple[str, JobKind]] = []
-    with db.sessions() as session:
+    with db.read() as session:
         stale = [(job.id, job) for job in jobs.stale_running_jobs(session, timeout)]
         session.expunge_all()
     for job_id, job in stale:
-        # One short transaction per job: its state change, event and webhook outbox row commit together.
-        with db.session() as session:
-            outcome = jobs.reap(session, job, timeout, settings.max_attempts)
-            new_deliveries = list(session.info.pop(webhooks.NEW_DELIVERIES, []))
+        # One short transaction per job: its state change, event and webhook outbox row commit together;
+        # the unit of work sends the webhook of a job that failed for good right after the commit.
+        with UnitOfWork(db, queue) as uow:
+            outcome = jobs.reap(uow.session, job, timeout, settings.max_attempts)
+            uow.commit()
         if outcome == "requeued":
             reaped.requeued.append(job_id)
             to_send.append((job_id, JobKind(job.kind)))
         elif outcome == "failed":
             reaped.failed.append(job_id)
-            for delivery_id in new_deliveries:
-                with suppress(QueueUnavailable):  # the webhook sweep sends it later
-                    queue.send_webhook(delivery_id)
     for job_id, kind in to_send:
         try:
             queue.send_job(job_id, kind)
         except QueueUnavailable:
             # Queued with no task would wait forever: put it back as stale-running; the next pass retries.
-            with db.session() as session:
+            with db.transaction() as session:
                 jobs.unqueue_unsent(session, job_id)
             log.error("could not re-send a re-queued job; retried next pass", extra={"job_id": job_id})
     reaped.resent = resend_stranded(db, queue, settings)
@@ -86,7 +84,7 @@ def resend_stranded(db: Database, queue: JobQueue, settings: Settings) -> list[s
     if pending_of is None:
         return []
     grace = dt.timedelta(seconds=settings.heartbeat_timeout_s)
-    with db.sessions() as session:
+    with db.read() as session:
         # Old enough that the API's send-after-commit (or the reaper's own re-send) has surely happened.
         candidates = jobs.queued_jobs(session, older_than=grace)
     if not candidates:
@@ -147,7 +145,7 @@ def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta)
         ids = [i for kind, i in candidates if kind == table]
         for start in range(0, len(ids), 500):
             batch = ids[start : start + 500]
-            with db.sessions() as session:
+            with db.read() as session:
                 alive = set(session.scalars(select(column).where(column.in_(batch))))
             for orphan in set(batch) - alive:
                 try:
@@ -162,7 +160,7 @@ def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta)
 def remove_expired_samples(db: Database, storage: Storage, retention: dt.timedelta, limit: int = 1000) -> int:
     """Drawn samples (not a model's training previews) older than the retention: objects, then rows."""
     cutoff = utcnow() - retention
-    with db.sessions() as session:
+    with db.read() as session:
         rows = list(
             session.execute(
                 select(Sample.id, Sample.key)
@@ -173,14 +171,14 @@ def remove_expired_samples(db: Database, storage: Storage, retention: dt.timedel
     for row in rows:
         storage.delete(row.key)
     if rows:
-        with db.session() as session:
+        with db.transaction() as session:
             session.execute(delete(Sample).where(Sample.id.in_([r.id for r in rows])))
         log.info("expired samples removed", extra={"count": len(rows)})
     return len(rows)
 
 
 def remove_expired_idempotency_records(db: Database, ttl: dt.timedelta) -> int:
-    with db.session() as session:
+    with db.transaction() as session:
         result = session.execute(
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - ttl),
             execution_options={"synchronize_session": False},

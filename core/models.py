@@ -50,7 +50,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 class JobKind(StrEnum):
     TRAIN = "train"
     SAMPLE = "sample"
-    HARMONIZE = "harmonize"  # issue #4
+    HARMONIZE = "harmonize"  # also editing models
+    ANIMATE = "animate"
 
 
 class JobState(StrEnum):
@@ -136,6 +137,8 @@ class Job(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     stages_done: Mapped[int] = mapped_column(Integer, default=0)  # finished stages with a stored snapshot
     error: Mapped[str | None] = mapped_column(Text)
+    # what a succeeded job produced besides samples: {"files": [names under its job prefix], ...facts}
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     worker: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

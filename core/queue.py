@@ -20,11 +20,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_FOR_KIND = {
-    JobKind.TRAIN: "consingan.train",
-    JobKind.SAMPLE: "consingan.sample",
-    JobKind.HARMONIZE: "consingan.harmonize",
-}
+TASK_FOR_KIND = {kind: f"consingan.{kind.value}" for kind in JobKind}
 TASK_DELIVER_WEBHOOK = "consingan.deliver_webhook"
 TASK_DISPATCH_WEBHOOKS = "consingan.dispatch_webhooks"
 # Periodic housekeeping (Celery beat), routed to the light webhooks queue: never behind a GPU job.

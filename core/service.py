@@ -1,97 +1,28 @@
-"""Service operations behind the HTTP routes: framework-free, so they are testable without HTTP.
+"""Reading, canceling and deleting what the service holds: framework-free, testable without HTTP.
 
-Ordering rules: objects are written before the rows that point at them, rows are committed before a task is
-sent, and on any failure before commit the objects written so far are deleted again.
+Creating work goes through `core.submit`. Writes here run in a `UnitOfWork`, so the webhooks they cause
+(a canceled queued job's) are sent right after the commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from core import idempotency, jobs
-from core.errors import Conflict, NotFound, ServiceUnavailable, TooManyJobs
+from core import jobs
+from core.errors import Conflict, NotFound
 from core.ids import new_id
-from core.images import ValidImage
-from core.models import FINAL_STATES, Job, JobEvent, JobKind, JobState, Model, Sample, utcnow
-from core.queue import JobQueue, QueueUnavailable
-from core.storage import Storage, input_key, model_prefix
+from core.models import FINAL_STATES, Job, JobEvent, JobKind, JobState, Model, Sample
+from core.services import Services
+from core.storage import model_prefix
+from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def _send_after_commit(session: Session, queue: JobQueue, job: Job) -> None:
-    """If the broker is down the job can never run: fail it with the reason, then tell the client (503)."""
-    try:
-        queue.send_job(job.id, JobKind(job.kind))
-    except QueueUnavailable as e:
-        log.error("could not enqueue job", extra={"job_id": job.id, "error": str(e)})
-        jobs.fail(session, job, "the job queue was unreachable; submit again", expected=JobState.QUEUED)
-        idempotency.forget_remembered(session)  # the client's retry with the same key must really retry
-        session.commit()
-        raise ServiceUnavailable("the job queue is unreachable; try again shortly") from e
-
-
-def create_model(
-    session: Session,
-    storage: Storage,
-    queue: JobQueue,
-    owner_id: str,
-    image: ValidImage,
-    params: dict[str, Any],
-    webhook_url: str | None,
-    webhook_events: list[str],
-    before_commit: Callable[[Model], None] | None = None,
-) -> Model:
-    model_id = new_id("mdl")
-    storage.put(input_key(model_id), image.png, "image/png")
-    try:
-        model = Model(
-            id=model_id,
-            owner_id=owner_id,
-            params=params,
-            image_width=image.width,
-            image_height=image.height,
-            input_key=input_key(model_id),
-            webhook_url=webhook_url,
-            webhook_events=webhook_events,
-            created_at=utcnow(),
-        )
-        session.add(model)
-        session.flush()
-        job = jobs.create_job(session, model, JobKind.TRAIN, {})
-        session.refresh(model, ["train_job"])  # load the view of the new job now, while it is flushed
-        if before_commit:
-            before_commit(model)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        storage.delete_prefix(model_prefix(model_id))
-        raise
-    log.info("model created", extra={"model_id": model_id, "job_id": job.id, "owner_id": owner_id})
-    _send_after_commit(session, queue, job)
-    return model
-
-
-def check_queue_room(session: Session, owner_id: str, limit: int, retry_after_s: int) -> None:
-    """Refuse a new job while the owner has `limit` unfinished ones. Two racing requests may both pass at the
-    limit; it bounds a flood, not an exact count."""
-    unfinished = session.scalar(
-        select(func.count())
-        .select_from(Job)
-        .where(Job.owner_id == owner_id, Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
-    )
-    if (unfinished or 0) >= limit:
-        raise TooManyJobs(
-            f"you have {unfinished} unfinished jobs (the limit is {limit}); wait for some to finish",
-            headers={"Retry-After": str(retry_after_s)},
-            limit=limit,
-        )
 
 
 def get_model(session: Session, owner_id: str, model_id: str) -> Model:
@@ -154,59 +85,40 @@ def list_job_events(
     return _page(session, query, limit, lambda e: str(e.id))
 
 
-def cancel_job(session: Session, job: Job) -> Job:
+def cancel_job(services: Services, job: Job) -> Job:
+    """A queued job is canceled at once (its webhook sent right after the commit); a running one is flagged
+    and its worker stops within seconds. Returns the job as it is now."""
     if job.state == JobState.CANCELED or job.cancel_requested:
         return job
     if job.state in FINAL_STATES:
         raise Conflict(f"the job already {job.state}; there is nothing to cancel", state=job.state)
-    if not jobs.request_cancel(session, job):
-        session.rollback()
-        session.refresh(job)
-        if job.state != JobState.CANCELED:
-            raise Conflict(f"the job already {job.state}; there is nothing to cancel", state=job.state)
-    session.commit()
-    session.refresh(job)
-    return job
+    with UnitOfWork(services.db, services.queue) as uow:
+        changed = jobs.request_cancel(uow.session, job)
+        uow.commit()
+        fresh = uow.session.get_one(Job, job.id, populate_existing=True)
+    if not changed and fresh.state != JobState.CANCELED:
+        raise Conflict(f"the job already {fresh.state}; there is nothing to cancel", state=fresh.state)
+    return fresh
 
 
-def cancel_model(session: Session, model: Model) -> Model:
+def cancel_model(services: Services, model: Model) -> Model:
     if model.train_job is not None:
-        cancel_job(session, model.train_job)
-        session.refresh(model)
-    return model
+        cancel_job(services, model.train_job)
+    with services.db.read() as session:
+        return session.get_one(Model, model.id)
 
 
-def delete_model(session: Session, storage: Storage, model: Model) -> None:
+def delete_model(services: Services, model: Model) -> None:
     """Rows first, then objects: a failure in between leaves orphaned objects (swept later), never rows
     pointing at missing objects. A worker still running on it finds its rows gone and discards its output."""
-    for job in session.scalars(select(Job).where(Job.model_id == model.id)):
-        if job.state not in FINAL_STATES:
-            jobs.request_cancel(session, job)
-    model_id = model.id
-    session.delete(model)
-    session.commit()
-    removed = storage.delete_prefix(model_prefix(model_id))
-    log.info("model deleted", extra={"model_id": model_id, "objects_removed": removed})
-
-
-def create_sample_job(
-    session: Session,
-    queue: JobQueue,
-    model: Model,
-    params: dict[str, Any],
-    before_commit: Callable[[Job], None] | None = None,
-) -> Job:
-    train_job = model.train_job
-    if train_job is None or train_job.state != JobState.SUCCEEDED or not model.checkpoint_key:
-        state = train_job.state if train_job else "missing"
-        raise Conflict(f"the model is {state}; samples can be drawn once its training succeeded", state=state)
-    job = jobs.create_job(session, model, JobKind.SAMPLE, params)
-    if before_commit:
-        before_commit(job)
-    session.commit()
-    log.info("sample job created", extra={"model_id": model.id, "job_id": job.id})
-    _send_after_commit(session, queue, job)
-    return job
+    with UnitOfWork(services.db, services.queue) as uow:
+        for job in uow.session.scalars(select(Job).where(Job.model_id == model.id)):
+            if job.state not in FINAL_STATES:
+                jobs.request_cancel(uow.session, job)
+        uow.session.delete(uow.session.get_one(Model, model.id))
+        uow.commit()
+    removed = services.storage.delete_prefix(model_prefix(model.id))
+    log.info("model deleted", extra={"model_id": model.id, "objects_removed": removed})
 
 
 def new_sample_id() -> str:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from core.ids import is_valid_id
 from core.settings import Settings
+from core.vocabulary import JOB_FILE_NAMES
 
 KEY_PATTERN = re.compile(r"^(models|jobs)/[a-z]{2,4}_[0-9a-f]{28}(/[a-z0-9_]+)*/?[a-z0-9_]*(\.[a-z]{2,12})?$")
 CHUNK_BYTES = 1024 * 1024
@@ -54,9 +55,8 @@ def job_prefix(job_id: str) -> str:
     return f"jobs/{_checked_id(job_id)}/"
 
 
-# A job's own objects (a harmonization's inputs, result and fine-tuned checkpoint) live beside its model,
-# models/{model_id}/jobs/{job_id}/..., so deleting the model (one prefix) removes them with it.
-JOB_OBJECT_NAMES = frozenset({"naive.png", "mask.png", "result.png", "checkpoint.safetensors"})
+# A job's own files (a harmonization's inputs, result and fine-tuned checkpoint, an animation, ...) live beside
+# its model, models/{model_id}/jobs/{job_id}/..., so deleting the model (one prefix) removes them with it.
 
 
 def job_objects_prefix(model_id: str, job_id: str) -> str:
@@ -64,9 +64,17 @@ def job_objects_prefix(model_id: str, job_id: str) -> str:
 
 
 def job_object_key(model_id: str, job_id: str, name: str) -> str:
-    if name not in JOB_OBJECT_NAMES:
+    if name not in JOB_FILE_NAMES:
         raise ValueError(f"not a job object: {name!r}")
     return job_objects_prefix(model_id, job_id) + name
+
+
+def job_output_key(model_id: str, job_id: str, attempt: int, name: str) -> str:
+    """A file a job attempt produced: per attempt, so an attempt that lost can delete its own outputs
+    without touching those of the attempt that won."""
+    if name not in JOB_FILE_NAMES:
+        raise ValueError(f"not a job object: {name!r}")
+    return job_objects_prefix(model_id, job_id) + f"a{int(attempt)}/{name}"
 
 
 def check_key(key: str) -> str:

@@ -1,7 +1,8 @@
 """Webhooks after the Standard Webhooks spec (standardwebhooks.com).
 
 Outbox: `enqueue_job_event` writes a WebhookDelivery row in the caller's transaction (the one that changes the
-job's state), so a crash between "succeeded" and "sent" cannot lose the webhook. Delivery happens later, by a
+job's state), so a crash between "succeeded" and "sent" cannot lose the webhook. A `core.unit_of_work.UnitOfWork`
+sends new rows right after its commit. Delivery happens later, by a
 Celery task or the embedded worker, with growing gaps over more than a day; every attempt is recorded.
 """
 
@@ -34,9 +35,6 @@ log = logging.getLogger(__name__)
 MODEL_EVENTS = ("model.succeeded", "model.failed", "model.canceled")
 JOB_EVENTS = ("job.succeeded", "job.failed", "job.canceled")
 ALL_EVENTS = MODEL_EVENTS + JOB_EVENTS
-# Session.info key under which the ids of deliveries created in this transaction are collected,
-# so the caller can send them right after commit (the periodic sweep catches any it misses).
-NEW_DELIVERIES = "new_webhook_deliveries"
 LEASE_S = 60  # a claimed delivery is not handed to another sender for this long
 
 
@@ -171,8 +169,7 @@ def enqueue_job_event(session: Session, job: Job) -> str | None:
         next_attempt_at=now,
         created_at=now,
     )
-    session.add(delivery)
-    session.info.setdefault(NEW_DELIVERIES, []).append(delivery.id)
+    session.add(delivery)  # a UnitOfWork sends it after the commit; the periodic sweep catches the rest
     return delivery.id
 
 
@@ -263,10 +260,10 @@ def deliver(
 ) -> bool | None:
     """One attempt. True delivered, False failed (retried later unless out of attempts), None not due/claimed.
     No transaction is held open during the HTTP call."""
-    with db.session() as session:
+    with db.transaction() as session:
         if not _claim(session, delivery_id):
             return None
-    with db.session() as session:
+    with db.transaction() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None
         owner = session.get(Owner, delivery.owner_id)
@@ -282,7 +279,7 @@ def deliver(
         if own_client:
             http.close()
     duration_ms = int((time.monotonic() - started) * 1000)
-    with db.session() as session:
+    with db.transaction() as session:
         delivery = session.merge(delivery)
         session.add(_record_attempt(delivery, status, error, duration_ms, settings.webhook_schedule_s))
     log.info(

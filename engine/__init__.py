@@ -5,18 +5,53 @@ cfg = engine.TrainConfig.preset("paper", mode="generation")
 model = engine.train(image, cfg, device="cuda", rng=engine.make_rng(0, "cuda"))
 samples = engine.sample(model, n=16, rng=engine.make_rng(1, "cuda"))  # [16, 3, h, w]
 blob = engine.checkpoint.to_bytes(model)
+
+The names below are imported on first use, not when the package is: `engine.config` and `engine.geometry`
+need no torch, so the service's API process (which never loads torch) can validate requests with the
+engine's own rules by importing just those two modules.
 """
 
-from engine import checkpoint
-from engine.config import MODES, PRESETS, TrainConfig
-from engine.fast import CapturedSampler, FastOptions
-from engine.harmonization import fine_tune, harmonize
-from engine.image import frames_to_gif, grid, load_image, to_png_bytes
-from engine.model import TrainedModel
-from engine.noise import make_rng
-from engine.pyramid import stage_sizes
-from engine.sampling import animate, reconstruct, sample
-from engine.training import Progress, TrainingCanceled, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine import checkpoint
+    from engine.config import MODES, PRESETS, TrainConfig
+    from engine.fast import CapturedSampler, FastOptions
+    from engine.geometry import stage_sizes
+    from engine.harmonization import fine_tune, harmonize
+    from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
+    from engine.model import TrainedModel
+    from engine.noise import make_rng
+    from engine.sampling import animate, reconstruct, sample
+    from engine.training import Progress, TrainingCanceled, train
+
+_HOME = {
+    "MODES": "engine.config",
+    "PRESETS": "engine.config",
+    "TrainConfig": "engine.config",
+    "CapturedSampler": "engine.fast",
+    "FastOptions": "engine.fast",
+    "stage_sizes": "engine.geometry",
+    "fine_tune": "engine.harmonization",
+    "harmonize": "engine.harmonization",
+    "frames_to_animation": "engine.image",
+    "frames_to_gif": "engine.image",
+    "grid": "engine.image",
+    "load_image": "engine.image",
+    "to_png_bytes": "engine.image",
+    "TrainedModel": "engine.model",
+    "make_rng": "engine.noise",
+    "animate": "engine.sampling",
+    "reconstruct": "engine.sampling",
+    "sample": "engine.sampling",
+    "Progress": "engine.training",
+    "TrainingCanceled": "engine.training",
+    "train": "engine.training",
+}
+_SUBMODULES = ("checkpoint",)
 
 __all__ = [
     "MODES",
@@ -30,6 +65,7 @@ __all__ = [
     "animate",
     "checkpoint",
     "fine_tune",
+    "frames_to_animation",
     "frames_to_gif",
     "grid",
     "harmonize",
@@ -41,3 +77,18 @@ __all__ = [
     "to_png_bytes",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"engine.{name}")
+    elif name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+    else:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    globals()[name] = value  # later lookups (and monkeypatching) see a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

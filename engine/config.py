@@ -14,6 +14,10 @@ Mode = Literal["generation", "retarget", "animation", "harmonization", "editing"
 MODES: tuple[Mode, ...] = ("generation", "retarget", "animation", "harmonization", "editing")
 Preset = Literal["paper", "quick"]
 PRESETS: tuple[Preset, ...] = ("paper", "quick")
+# Bounds every config is checked against (`TrainConfig.problems`); the service's API offers the same ones.
+TRAIN_STAGES_RANGE = (2, 12)
+ITERS_PER_STAGE_RANGE = (1, 20000)
+IMAGE_SIZE_RANGE = (16, 1024)  # min_size and max_size, px
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,19 @@ class TrainConfig:
         out = []
         if self.mode not in MODES:
             out.append(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if not 2 <= self.train_stages <= 12:
-            out.append(f"train_stages must be between 2 and 12, not {self.train_stages}")
-        if not 1 <= self.iters_per_stage <= 20000:
-            out.append(f"iters_per_stage must be between 1 and 20000, not {self.iters_per_stage}")
-        if not 16 <= self.min_size <= self.max_size:
+        low, high = TRAIN_STAGES_RANGE
+        if not low <= self.train_stages <= high:
+            out.append(f"train_stages must be between {low} and {high}, not {self.train_stages}")
+        low, high = ITERS_PER_STAGE_RANGE
+        if not low <= self.iters_per_stage <= high:
+            out.append(f"iters_per_stage must be between {low} and {high}, not {self.iters_per_stage}")
+        low, high = IMAGE_SIZE_RANGE
+        if not low <= self.min_size <= self.max_size:
             out.append(
-                f"need 16 <= min_size <= max_size, got min_size={self.min_size} max_size={self.max_size}"
+                f"need {low} <= min_size <= max_size, got min_size={self.min_size} max_size={self.max_size}"
             )
-        if self.max_size > 1024:
-            out.append(f"max_size must be at most 1024, not {self.max_size}")
+        if self.max_size > high:
+            out.append(f"max_size must be at most {high}, not {self.max_size}")
         if self.train_depth < 1:
             out.append(f"train_depth must be at least 1, not {self.train_depth}")
         if not 0.0 < self.lr_scale <= 1.0:

@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from engine.geometry import output_length
+
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
     """Keys' cubic convolution kernel with a = -0.5 (MATLAB's `cubic`)."""
@@ -24,10 +26,6 @@ def cubic(x: torch.Tensor) -> torch.Tensor:
     near = (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
     far = (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
     return near + far
-
-
-def output_length(in_length: int, scale: float) -> int:
-    return math.ceil(in_length * scale)
 
 
 def weight_matrix(in_length: int, out_length: int, scale: float) -> torch.Tensor:

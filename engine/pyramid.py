@@ -1,65 +1,17 @@
-"""The image pyramid: how many stages, at which sizes (spec §1).
+"""The image pyramid: every stage's image, resized from the top-stage image (spec §1).
 
-Generation-like modes spend more stages near the top resolution than a geometric pyramid would;
-harmonization keeps the plain geometric one. Every stage image is resized from the top-stage image.
+The sizes come from `engine.geometry` (no torch there, so the service's API checks uploads with the same rule).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from engine.config import TrainConfig
-from engine.imresize import imresize, output_length
+from engine.geometry import check_image_size, stage_scales, top_scale
+from engine.imresize import imresize
 
-
-def top_scale(height: int, width: int, max_size: int) -> float:
-    """Scale of the top stage: fit the longer side into max_size, never upsample."""
-    return min(max_size / max(height, width), 1.0)
-
-
-def stage_scales(top_height: int, top_width: int, cfg: TrainConfig) -> list[float]:
-    """Scale of every stage relative to the top-stage image, coarsest first; the last one is 1."""
-    last = cfg.last_stage
-    scale_factor = math.pow(cfg.min_size / min(top_height, top_width), 1 / last)
-    scales = []
-    for i in range(last):
-        if cfg.mode == "harmonization":
-            exponent = float(last - i)
-        else:
-            exponent = _spacing(last) * math.log(last - i) + 1
-        scales.append(math.pow(scale_factor, exponent))
-    return [*scales, 1.0]
-
-
-def _spacing(last: int) -> float:
-    # (last - 1) / ln(last) is 0/0 for a 2-stage model, where the original crashes; its limit at 1 is 1,
-    # which makes the 2-stage pyramid geometric.
-    return 1.0 if last == 1 else (last - 1) / math.log(last)
-
-
-def stage_sizes(height: int, width: int, cfg: TrainConfig) -> list[tuple[int, int]]:
-    """(H, W) of every stage for an input of height x width, coarsest first, without resizing anything."""
-    scale1 = top_scale(height, width, cfg.max_size)
-    top = (output_length(height, scale1), output_length(width, scale1))
-    return [(output_length(top[0], s), output_length(top[1], s)) for s in stage_scales(*top, cfg)]
-
-
-def check_image_size(height: int, width: int, cfg: TrainConfig) -> None:
-    """Raise ValueError when the pyramid for this image would need upsampling or degenerate stages."""
-    sizes = stage_sizes(height, width, cfg)
-    top_short = min(sizes[-1])
-    if top_short < cfg.min_size:
-        raise ValueError(
-            f"image is too small: its shorter side becomes {top_short}px at max_size={cfg.max_size}, "
-            f"but the coarsest stage needs {cfg.min_size}px; use a larger image or a smaller min_size"
-        )
-    if len(set(sizes)) < len(sizes):
-        raise ValueError(
-            f"image too small for {cfg.train_stages} stages: stage sizes {sizes} repeat; "
-            "use fewer stages or a larger image"
-        )
+__all__ = ["build_pyramid", "check_image_size", "stage_scales", "top_scale"]
 
 
 def build_pyramid(image: torch.Tensor, cfg: TrainConfig) -> list[torch.Tensor]:

@@ -69,6 +69,9 @@ def reconstruct(model: TrainedModel) -> torch.Tensor:
     return generate(model, model.fixed_noise, model.stage_shapes[: model.stages_done])
 
 
+ANIMATION_BATCH = 16  # frames per generator call: memory follows the batch, not the animation's length
+
+
 def animate(
     model: TrainedModel,
     n_frames: int = 100,
@@ -81,40 +84,58 @@ def animate(
     """A random walk around z_rec (spec §4): [n_frames, 3, H, W] in [-1, 1].
 
     alpha pulls the walk back towards z_rec, beta keeps its momentum; stages below start_stage stay fixed.
+    Frames are rendered ANIMATION_BATCH at a time, each stage's walk continuing across batches.
     """
     if not 1 <= n_frames <= 1000:
         raise ValueError(f"n_frames must be between 1 and 1000, got {n_frames}")
     if not (0 <= alpha <= 1 and 0 <= beta <= 1):
         raise ValueError("alpha and beta must be in [0, 1]")
+    if not 0 <= start_stage < model.stages_done:
+        raise ValueError(f"start_stage must be between 0 and {model.stages_done - 1}, got {start_stage}")
     rng = rng if rng is not None else make_rng(0, model.device)
     shapes = model.stage_shapes[: model.stages_done]
     walks = [
-        _random_walk(model, k, size, n_frames, rng, alpha, beta, start_stage) for k, size in enumerate(shapes)
+        RandomWalk(model, k, size, rng, alpha, beta, moving=k >= start_stage) for k, size in enumerate(shapes)
     ]
-    return generate(model, walks, shapes)
+    batches = []
+    for first in range(0, n_frames, ANIMATION_BATCH):
+        count = min(ANIMATION_BATCH, n_frames - first)
+        batches.append(generate(model, [walk.steps(count) for walk in walks], shapes))
+    return torch.cat(batches)
 
 
-def _random_walk(
-    model: TrainedModel,
-    stage: int,
-    size: tuple[int, int],
-    n_frames: int,
-    rng: torch.Generator,
-    alpha: float,
-    beta: float,
-    start_stage: int,
-) -> torch.Tensor:
-    """One stage's inputs for all frames: [n_frames, C, H', W']."""
-    fixed = model.fixed_noise[stage]
-    if stage < start_stage:
-        return fixed.expand(n_frames, *fixed.shape[1:])
-    shape = (1, *noise_shape(stage, size, model.config))
-    previous = 0.99 * fixed + 0.01 * draw(shape, rng).to(fixed.device)
-    before_previous = fixed
-    frames = []
-    for _ in range(n_frames):
-        step = beta * (previous - before_previous) + (1 - beta) * draw(shape, rng).to(fixed.device)
-        current = alpha * fixed + (1 - alpha) * (previous + step)
-        frames.append(current)
-        before_previous, previous = previous, current
-    return torch.cat(frames)
+class RandomWalk:
+    """One stage's input over time: z = alpha * z_rec + (1 - alpha) * (previous + step), where the step keeps
+    beta of the last move and adds (1 - beta) of fresh noise."""
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        stage: int,
+        size: tuple[int, int],
+        rng: torch.Generator,
+        alpha: float,
+        beta: float,
+        moving: bool,
+    ) -> None:
+        self.fixed = model.fixed_noise[stage]  # [1, C, H', W']
+        self.rng, self.alpha, self.beta, self.moving = rng, alpha, beta, moving
+        self.shape = (1, *noise_shape(stage, size, model.config))
+        if moving:
+            self.previous = 0.99 * self.fixed + 0.01 * self._noise()
+            self.before_previous = self.fixed
+
+    def _noise(self) -> torch.Tensor:
+        return draw(self.shape, self.rng).to(self.fixed.device)
+
+    def steps(self, count: int) -> torch.Tensor:
+        """The next `count` frames' inputs: [count, C, H', W']."""
+        if not self.moving:
+            return self.fixed.expand(count, *self.fixed.shape[1:])
+        frames = []
+        for _ in range(count):
+            step = self.beta * (self.previous - self.before_previous) + (1 - self.beta) * self._noise()
+            current = self.alpha * self.fixed + (1 - self.alpha) * (self.previous + step)
+            frames.append(current)
+            self.before_previous, self.previous = self.previous, current
+        return torch.cat(frames)

@@ -163,7 +163,7 @@ def cancel_leftover_jobs(db: Any) -> int:
 
     from core.models import Job, JobState, utcnow
 
-    with db.session() as session:
+    with db.transaction() as session:
         result = session.execute(
             update(Job)
             .where(Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
@@ -189,6 +189,46 @@ class RecordingQueue:
         pass
 
 
+def submit_job(
+    db: Any,
+    storage: Any,
+    settings: Any,
+    kind: Any,
+    owner_id: str,
+    params: dict[str, Any],
+    *,
+    model: Any = None,
+    image: bytes | None = None,
+    uploads: dict[str, bytes] | None = None,
+    webhook_url: str | None = None,
+    webhook_events: tuple[str, ...] = (),
+    queue: Any = None,
+) -> Any:
+    """Submit work through the real use-case (core.submit), as a route would; returns the new job row."""
+    from core.images import validate_image
+    from core.models import Job
+    from core.services import Services
+    from core.submit import JobRequest, NewModel, submit
+
+    limits = {"max_pixels": 40_000_000, "max_side": 8192, "min_side": 16}
+    new_model = None
+    if image is not None:
+        new_model = NewModel(validate_image(image, **limits), webhook_url, webhook_events)
+    request = JobRequest(
+        kind=kind,
+        owner_id=owner_id,
+        path="/test",
+        params=params,
+        model=model,
+        new_model=new_model,
+        uploads={name: validate_image(data, **limits) for name, data in (uploads or {}).items()},
+    )
+    services = Services(settings, db, storage, queue if queue is not None else RecordingQueue())
+    submitted = submit(services, request, lambda session, job: ({}, ""))
+    with db.read() as session:
+        return session.get_one(Job, submitted.job_id)
+
+
 @pytest.fixture
 def queue() -> RecordingQueue:
     return RecordingQueue()
@@ -212,7 +252,7 @@ def make_caller(db: Any) -> Any:
 
     def make(name: str | None = None) -> Caller:
         name = name or f"owner-{secrets.token_hex(6)}"
-        with db.session() as session:
+        with db.transaction() as session:
             owner = get_or_create_owner(session, name)
             key = create_key(session, owner)
             caller = Caller(owner.id, name, key, owner.webhook_secret)

@@ -1,7 +1,7 @@
 """`python -m worker.embedded` (`make run`): the whole service on one machine, no servers to install.
 
 SQLite file + local folder under ./data, migrations applied, the API (uvicorn) in a subprocess, and in this
-process a worker loop that claims queued jobs (the same pipeline code as the Celery worker) while a thread
+process a worker loop that claims queued jobs (the same `run_job` as the Celery worker) while a thread
 delivers due webhooks. GPU when torch sees one, else CPU (use `preset=quick` there).
 """
 
@@ -20,12 +20,13 @@ from core import jobs, maintenance, webhooks
 from core.logs import configure_logging
 from core.migrate import upgrade_to_head
 from core.settings import Settings, get_settings
-from worker import pipeline
+from worker.run import run_job
+from worker.runtime import WorkerContext, build_context
 
 log = logging.getLogger("worker.embedded")
 
 
-def requeue_abandoned(ctx: pipeline.WorkerContext) -> int:
+def requeue_abandoned(ctx: WorkerContext) -> int:
     """Jobs left `running` by a previous embedded run that died: this is the only worker, so every one is an
     orphan, whatever its heartbeat says. Back to `queued` (training resumes from the last stored stage), or
     failed with the reason once out of attempts. Returns how many were re-queued."""
@@ -45,12 +46,12 @@ def start_api(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env)
 
 
-def deliver_webhooks_forever(ctx: pipeline.WorkerContext, stop: threading.Event) -> None:
+def deliver_webhooks_forever(ctx: WorkerContext, stop: threading.Event) -> None:
     """Due webhooks every second; the data-lifecycle cleanup every `cleanup_interval_s`."""
     next_cleanup = time.monotonic() + 60.0
     while not stop.wait(1.0):
         try:
-            with ctx.db.sessions() as session:
+            with ctx.db.read() as session:
                 due = webhooks.due_delivery_ids(session)
             for delivery_id in due:
                 webhooks.deliver(ctx.db, ctx.settings, delivery_id)
@@ -61,18 +62,18 @@ def deliver_webhooks_forever(ctx: pipeline.WorkerContext, stop: threading.Event)
             log.exception("webhook delivery loop error")
 
 
-def work_forever(ctx: pipeline.WorkerContext, stop: threading.Event, api: subprocess.Popen[bytes]) -> int:
+def work_forever(ctx: WorkerContext, stop: threading.Event, api: subprocess.Popen[bytes]) -> int:
     while not stop.is_set():
         if api.poll() is not None:
             log.error("the API process exited (port taken?); stopping", extra={"exit_code": api.returncode})
             return 1
-        with ctx.db.sessions() as session:
+        with ctx.db.read() as session:
             job_id = jobs.next_queued_job_id(session)
         if job_id is None:
             stop.wait(ctx.settings.embedded_poll_interval_s)
             continue
         try:
-            pipeline.run_job(ctx, job_id)
+            run_job(ctx, job_id)
         except Exception:  # e.g. the database went away mid-job; keep serving, the job is left running
             log.exception("job run failed", extra={"job_id": job_id})
             stop.wait(ctx.settings.embedded_poll_interval_s)
@@ -83,7 +84,7 @@ def main() -> int:
     settings = get_settings(queue_mode="embedded")
     configure_logging(os.environ.get("CONSINGAN_LOG_FORMAT", "text"), settings.log_level)
     upgrade_to_head(settings.database_url)
-    ctx = pipeline.build_context(settings)
+    ctx = build_context(settings)
     requeue_abandoned(ctx)
     api = start_api(settings)
     stop = threading.Event()

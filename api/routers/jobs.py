@@ -1,42 +1,36 @@
-"""/v1/jobs: one unit of GPU work (a training, a sample run or a harmonization) and its event log."""
+"""/v1/jobs: one unit of GPU work (a training, sampling, harmonization or animation), its events and files."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import JobDep, Services, ServicesDep, SessionDep
+from api.deps import JobDep, ServicesDep, SessionDep
+from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import HarmonizationResultRead, JobEventRead, JobRead, Page, SampleRead
+from api.render import event_read, job_read
+from api.schemas import JobEventRead, JobRead, Page
 from core import service
-from core.models import Job, JobKind, JobState
-from core.storage import Storage
+from core.errors import NotFound
+from core.models import Job, JobState
+from core.results import job_file_key, job_file_names
+from core.services import Services
+from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
-
-def render_job(session: Session, storage: Storage, job: Job, base_url: str) -> JobRead:
-    samples, result = None, None
-    if job.state == JobState.SUCCEEDED:
-        samples = [SampleRead.of(s, storage, base_url) for s in service.job_samples(session, job)]
-        if job.kind == JobKind.HARMONIZE:
-            result = HarmonizationResultRead.of(job, storage, base_url)
-    return JobRead.of(job, samples, result)
-
-
-def job_body(services: Services, job_id: str, base_url: str) -> dict[str, Any]:
-    with services.db.sessions() as session:
-        job = session.get_one(Job, job_id)
-        return render_job(session, services.storage, job, base_url).model_dump(mode="json")
+FILE_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {media_type: {} for media_type in sorted(set(MEDIA_TYPES.values()))}},
+    307: {"description": "redirect to object storage"},
+}
 
 
 @router.get(
-    "/{job_id}", response_model=JobRead, summary="A job: state, progress, error, and its images when done"
+    "/{job_id}", response_model=JobRead, summary="A job: state, progress, error, and its outputs when done"
 )
 def get_job(request: Request, job: JobDep, session: SessionDep, services: ServicesDep) -> JobRead:
-    return render_job(session, services.storage, job, str(request.base_url))
+    return job_read(session, services.storage, job, str(request.base_url))
 
 
 @router.get(
@@ -51,7 +45,7 @@ def list_events(
     ] = None,
 ) -> Page[JobEventRead]:
     events, cursor = service.list_job_events(session, job, limit, after)
-    return Page[JobEventRead](data=[JobEventRead.of(e) for e in events], next_cursor=cursor)
+    return Page[JobEventRead](data=[event_read(e) for e in events], next_cursor=cursor)
 
 
 @router.post(
@@ -61,5 +55,52 @@ def list_events(
     responses={409: {"description": "the job already ended"}},
 )
 def cancel_job(request: Request, job: JobDep, session: SessionDep, services: ServicesDep) -> JobRead:
-    job = service.cancel_job(session, job)
-    return render_job(session, services.storage, job, str(request.base_url))
+    canceled = service.cancel_job(services, job)
+    return job_read(session, services.storage, canceled, str(request.base_url))
+
+
+def _file(job: Job, services: Services, name: str) -> Response:
+    if job.state != JobState.SUCCEEDED or name not in job_file_names(job):
+        raise NotFound(f"job {job.id!r} has no {name}")
+    return download(
+        services.storage,
+        job_file_key(job, name),
+        MEDIA_TYPES[name],
+        f"{job.id}-{name}",
+        f"job {job.id!r} has no stored {name}",
+    )
+
+
+@router.get(
+    "/{job_id}/files/{name}",
+    summary="Download one of a succeeded job's files (streamed, or a redirect to a presigned URL)",
+    response_class=Response,
+    responses=FILE_RESPONSES,
+)
+def download_file(
+    job: JobDep, services: ServicesDep, name: Annotated[str, Path(max_length=40, examples=["animation.gif"])]
+) -> Response:
+    return _file(job, services, name)
+
+
+@router.get(
+    "/{job_id}/result",
+    summary="Download a harmonize job's composite (streamed, or a redirect to a presigned URL)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
+)
+def download_result(job: JobDep, services: ServicesDep) -> Response:
+    return _file(job, services, RESULT_FILE)
+
+
+@router.get(
+    "/{job_id}/checkpoint",
+    summary="Download a harmonize job's fine-tuned checkpoint (safetensors)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        307: {"description": "redirect to object storage"},
+    },
+)
+def download_checkpoint(job: JobDep, services: ServicesDep) -> Response:
+    return _file(job, services, CHECKPOINT_FILE)

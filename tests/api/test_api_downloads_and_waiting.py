@@ -29,7 +29,7 @@ def _pretend_trained(db: Any, storage: Any, model_id: str) -> str:
     sample_id = new_id("smp")
     key = sample_key(model_id, sample_id)
     storage.put(key, scene_image(), "image/png")
-    with db.session() as session:
+    with db.transaction() as session:
         model = session.get_one(Model, model_id)
         job = session.scalars(select(Job).where(Job.model_id == model_id)).one()
         job.state = JobState.SUCCEEDED.value
@@ -80,7 +80,7 @@ def test_sample_request_validation_and_start_stage_bound(
 ) -> None:
     model_id = _post_model(client, caller).json()["id"]
     _pretend_trained(db, storage, model_id)
-    with db.session() as session:
+    with db.transaction() as session:
         session.get_one(Model, model_id).train_config = {"train_stages": 3}
     url = f"/v1/models/{model_id}/samples"
     assert client.post(url, headers=caller.headers, json={"n": 0}).status_code == 422
@@ -105,7 +105,7 @@ def test_unreachable_broker_fails_the_job_and_answers_503(
     client = make_client(queue=dead)
     response = _post_model(client, caller)
     assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
-    with db.sessions() as session:
+    with db.read() as session:
         (job,) = session.scalars(select(Job).where(Job.owner_id == caller.owner_id)).all()
         assert job.state == JobState.FAILED and "queue" in (job.error or "")
     ready = client.get("/readyz")

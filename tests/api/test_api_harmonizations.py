@@ -1,5 +1,5 @@
 """POST /v1/models/{id}/harmonizations: validation before anything is stored, job creation, idempotency,
-downloads, and the training modes it relies on. No worker here (RecordingQueue): the pipeline has its own."""
+downloads, and the training modes it relies on. No worker here (RecordingQueue): tests/worker has its own."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from core.models import Job, JobKind, JobState, Model
-from core.storage import LocalStorage, checkpoint_key, job_object_key
+from core.storage import LocalStorage, checkpoint_key, job_object_key, job_output_key
 from tests.service_fixtures import object_keys, scene_image
 
 PROBLEM = "https://consingan.dev/problems/"
@@ -45,7 +45,7 @@ def new_model(client: Any, caller: Any, mode: str = "harmonization", **fields: s
 
 
 def pretend_trained(db: Any, model_id: str, stages: int = 2) -> None:
-    with db.session() as session:
+    with db.transaction() as session:
         model = session.get_one(Model, model_id)
         job = session.scalars(select(Job).where(Job.model_id == model_id)).one()
         job.state = JobState.SUCCEEDED.value
@@ -71,7 +71,7 @@ def harmonize(
 
 
 def job_count(db: Any, model_id: str) -> int:
-    with db.sessions() as session:
+    with db.read() as session:
         query = select(func.count()).where(Job.model_id == model_id, Job.kind == JobKind.HARMONIZE.value)
         return int(session.scalar(query) or 0)
 
@@ -170,8 +170,9 @@ def test_idempotency_key_replays_and_refuses_another_mask(
     assert job_count(db, trained) == 1
 
 
+@pytest.mark.parametrize("layout", ["per-attempt", "before-jobs-result"])
 def test_succeeded_job_streams_its_result_and_checkpoint_from_local_storage(
-    make_client: Any, caller: Any, make_caller: Any, db: Any, tmp_path: Path
+    layout: str, make_client: Any, caller: Any, make_caller: Any, db: Any, tmp_path: Path
 ) -> None:
     local = LocalStorage(tmp_path / "objects")
     client = make_client(storage=local)
@@ -179,28 +180,36 @@ def test_succeeded_job_streams_its_result_and_checkpoint_from_local_storage(
     pretend_trained(db, model_id)
     job_id = harmonize(client, caller, model_id, scene_image(), mask_png(), fine_tune="1").json()["id"]
     assert client.get(f"/v1/jobs/{job_id}/result", headers=caller.headers).status_code == 404  # not done
-    local.put(job_object_key(model_id, job_id, "result.png"), scene_image(), "image/png")
-    local.put(
-        job_object_key(model_id, job_id, "checkpoint.safetensors"), b"weights", "application/octet-stream"
-    )
-    with db.session() as session:
-        session.get_one(Job, job_id).state = JobState.SUCCEEDED.value  # as the worker leaves it
+    files = ["result.png", "checkpoint.safetensors"]
+    if layout == "per-attempt":  # as the worker leaves it: outputs under its attempt, listed in jobs.result
+        keys = [job_output_key(model_id, job_id, 1, name) for name in files]
+    else:  # jobs that succeeded before jobs.result existed
+        keys = [job_object_key(model_id, job_id, name) for name in files]
+    local.put(keys[0], scene_image(), "image/png")
+    local.put(keys[1], b"weights", "application/octet-stream")
+    with db.transaction() as session:
+        job = session.get_one(Job, job_id)
+        job.state = JobState.SUCCEEDED.value
+        job.result = {"attempt": 1, "files": files} if layout == "per-attempt" else None
     result = client.get(f"/v1/jobs/{job_id}", headers=caller.headers).json()["result"]
-    assert result == {
-        "url": f"http://testserver/v1/jobs/{job_id}/result",
-        "checkpoint_url": f"http://testserver/v1/jobs/{job_id}/checkpoint",
-    }
+    assert result["url"] == f"http://testserver/v1/jobs/{job_id}/result"
+    assert result["checkpoint_url"] == f"http://testserver/v1/jobs/{job_id}/checkpoint"
+    assert [(f["name"], f["media_type"]) for f in result["files"]] == [
+        ("result.png", "image/png"),
+        ("checkpoint.safetensors", "application/octet-stream"),
+    ]
     download = client.get(result["url"], headers=caller.headers)
     assert download.status_code == 200 and download.content == scene_image()
     assert download.headers["content-type"] == "image/png"
     assert client.get(result["checkpoint_url"], headers=caller.headers).content == b"weights"
+    assert client.get(result["files"][1]["url"], headers=caller.headers).content == b"weights"
     assert client.get(result["url"], headers=make_caller().headers).status_code == 404
     assert client.get(result["url"]).status_code == 401
 
 
 def test_s3_result_url_is_presigned(trained: str, client: Any, caller: Any, db: Any) -> None:
     job_id = harmonize(client, caller, trained, scene_image(), mask_png()).json()["id"]
-    with db.session() as session:
+    with db.transaction() as session:
         session.get_one(Job, job_id).state = JobState.SUCCEEDED.value
     body = client.get(f"/v1/jobs/{job_id}", headers=caller.headers).json()
     assert "X-Amz-Signature" in body["result"]["url"] and body["result"]["checkpoint_url"] is None
@@ -231,7 +240,7 @@ def test_openapi_documents_the_route_with_examples(client: Any) -> None:
     assert {"202", "409", "422"} <= set(post["responses"])
     assert post["responses"]["202"]["content"]["application/json"]["example"]["kind"] == "harmonize"
     assert "/v1/jobs/{job_id}/result" in spec["paths"] and "/v1/jobs/{job_id}/checkpoint" in spec["paths"]
-    assert "HarmonizationResultRead" in spec["components"]["schemas"]
+    assert "JobResultRead" in spec["components"]["schemas"]
 
 
 def test_storage_failure_on_the_mask_removes_the_naive_image_and_the_row(

@@ -26,7 +26,7 @@ def test_replay_returns_the_same_resource_once(client: Any, caller: Any, db: Any
     assert second.json() == first.json() and second.headers["location"] == first.headers["location"]
     assert second.headers["idempotent-replayed"] == "true"
     assert len(queue.jobs) == 1
-    with db.sessions() as session:
+    with db.read() as session:
         assert session.scalar(select(func.count()).where(Model.owner_id == caller.owner_id)) == 1
 
 
@@ -51,33 +51,31 @@ def test_concurrent_twin_request_gets_the_winners_response(
     client: Any, caller: Any, db: Any, storage: Any, queue: Any, monkeypatch: Any
 ) -> None:
     """The twin that loses the race on (owner, key) rolls back, removes its stored image, and replays."""
-    import hashlib
-
-    from api.schemas import ModelCreate
-    from core import idempotency, service
+    from core import idempotency, submit
     from tests.service_fixtures import object_keys
 
     image = scene_image()
-    req_hash = idempotency.request_hash(
-        "POST",
-        "/v1/models",
-        ModelCreate(preset="quick").model_dump(mode="json"),
-        hashlib.sha256(image).hexdigest(),
-    )
-    real_create = service.create_model
+    real_claim = submit.claim_queue_room
     before = set(object_keys(storage, "models/"))
+    fingerprints: list[str] = []
+    real_fingerprint = submit.fingerprint
+    monkeypatch.setattr(
+        submit,
+        "fingerprint",
+        lambda request: fingerprints.append(real_fingerprint(request)) or fingerprints[-1],
+    )
 
-    def create_while_a_twin_commits(*args: Any, **kwargs: Any) -> Any:
-        with db.session() as twin:
+    def claim_while_a_twin_commits(*args: Any, **kwargs: Any) -> Any:
+        with db.transaction() as twin:  # the twin commits between this request's replay check and its commit
             idempotency.remember(
-                twin, caller.owner_id, "race", req_hash, 202, {"id": "mdl_winner"}, "/v1/models/w"
+                twin, caller.owner_id, "race", fingerprints[-1], 202, {"id": "mdl_winner"}, "/v1/models/w"
             )
-        return real_create(*args, **kwargs)
+        return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(service, "create_model", create_while_a_twin_commits)
+    monkeypatch.setattr(submit, "claim_queue_room", claim_while_a_twin_commits)
     response = post(client, caller, "race", image)
     assert response.status_code == 202 and response.json() == {"id": "mdl_winner"}
     assert response.headers["idempotent-replayed"] == "true"
     assert queue.jobs == [] and set(object_keys(storage, "models/")) == before
-    with db.sessions() as session:
+    with db.read() as session:
         assert session.scalar(select(func.count()).where(Model.owner_id == caller.owner_id)) == 0

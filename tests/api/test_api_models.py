@@ -29,7 +29,7 @@ def test_create_returns_202_location_and_queues_after_commit(
     assert body["params"] == {"preset": "quick", "mode": "generation", "train_stages": 3, "seed": 5}
     assert queue.jobs == [(body["train_job_id"], "train")]
     assert object_keys(storage, f"models/{body['id']}/") == [f"models/{body['id']}/input.png"]
-    with db.sessions() as session:
+    with db.read() as session:
         job = session.get_one(Job, body["train_job_id"])
         assert job.state == JobState.QUEUED and job.model_id == body["id"]
     read = client.get(body["links"]["self"], headers=caller.headers)
@@ -85,7 +85,7 @@ def test_cancel_queued_then_cancel_again_then_conflict_when_done(client: Any, ca
     assert response.status_code == 200 and response.json()["state"] == "canceled"
     assert client.post(f"/v1/models/{body['id']}/cancel", headers=caller.headers).status_code == 200
     done = create(client, caller).json()
-    with db.session() as session:
+    with db.transaction() as session:
         session.get_one(Job, done["train_job_id"]).state = JobState.SUCCEEDED.value
     conflict = client.post(f"/v1/models/{done['id']}/cancel", headers=caller.headers)
     assert conflict.status_code == 409 and conflict.json()["type"].endswith("/conflict")
@@ -98,7 +98,7 @@ def test_delete_removes_rows_and_objects(client: Any, caller: Any, db: Any, stor
     assert client.delete(f"/v1/models/{body['id']}", headers=caller.headers).status_code == 204
     assert client.get(f"/v1/models/{body['id']}", headers=caller.headers).status_code == 404
     assert object_keys(storage, f"models/{body['id']}/") == []
-    with db.sessions() as session:
+    with db.read() as session:
         assert session.get(Model, body["id"]) is None
         assert session.scalar(select(func.count()).where(JobEvent.job_id == body["train_job_id"])) == 0
 
@@ -161,5 +161,5 @@ def test_min_size_above_max_size_is_a_422_and_creates_nothing(client: Any, calle
     response = create(client, caller, min_size=64, max_size=32)
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
     assert "must not exceed max_size" in str(response.json())
-    with db.sessions() as session:
+    with db.read() as session:
         assert session.scalar(select(func.count()).where(Model.owner_id == caller.owner_id)) == 0

@@ -45,7 +45,7 @@ def _seed(db: Any, storage: Any, owner_id: str) -> dict[str, str]:
     model_id, sample_id = new_id("mdl"), new_id("smp")
     storage.put(input_key(model_id), PNG, "image/png")
     storage.put(sample_key(model_id, sample_id), PNG, "image/png")
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=model_id, owner_id=owner_id, params={"preset": "quick", "mode": "harmonization"},
             train_config={"train_stages": 2, "mode": "harmonization"}, image_width=48, image_height=40,

@@ -14,7 +14,7 @@ PNG = scene_image()
 
 
 def _model_count(db: Any, owner_id: str) -> int:
-    with db.sessions() as session:
+    with db.read() as session:
         return int(session.scalar(select(func.count()).where(Model.owner_id == owner_id)) or 0)
 
 

@@ -19,7 +19,7 @@ from tests.service_fixtures import object_keys
 def _model(db: Any, storage: Any, owner_id: str) -> str:
     model_id = new_id("mdl")
     storage.put(input_key(model_id), b"png", "image/png")
-    with db.session() as session:
+    with db.transaction() as session:
         session.add(
             Model(
                 id=model_id,
@@ -61,7 +61,7 @@ def test_drawn_samples_expire_previews_stay(db: Any, storage: Any, caller: Any, 
     model_id = _model(db, storage, caller.owner_id)
     old = utcnow() - dt.timedelta(days=40)
     ids = {"preview": new_id("smp"), "drawn": new_id("smp"), "fresh": new_id("smp")}
-    with db.session() as session:
+    with db.transaction() as session:
         job = jobs.create_job(session, session.get_one(Model, model_id), JobKind.SAMPLE)
         for name, sample_id in ids.items():
             storage.put(sample_key(model_id, sample_id), b"png", "image/png")
@@ -91,7 +91,7 @@ def test_drawn_samples_expire_previews_stay(db: Any, storage: Any, caller: Any, 
         )
     cleaned = maintenance.cleanup(db, storage, settings.model_copy(update={"sample_retention_s": 30 * 86400}))
     assert cleaned.expired_samples >= 1 and cleaned.expired_idempotency_records >= 1
-    with db.sessions() as session:
+    with db.read() as session:
         left = set(session.scalars(select(Sample.id).where(Sample.model_id == model_id)))
         assert session.scalar(select(IdempotencyRecord.id).where(IdempotencyRecord.key == "old")) is None
     assert left == {ids["preview"], ids["fresh"]}

@@ -13,7 +13,7 @@ from core.models import Job, JobEvent, JobKind, JobState, Model, WebhookDelivery
 
 
 def _model_and_job(db: Any, owner_id: str, webhook_url: str | None = None) -> tuple[str, str]:
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=new_id("mdl"),
             owner_id=owner_id,
@@ -31,7 +31,7 @@ def _model_and_job(db: Any, owner_id: str, webhook_url: str | None = None) -> tu
 
 
 def _state(db: Any, job_id: str) -> str:
-    with db.sessions() as session:
+    with db.read() as session:
         return session.get_one(Job, job_id).state
 
 
@@ -42,7 +42,7 @@ def test_claim_has_one_winner_among_concurrent_workers(db: Any, caller: Any) -> 
 
     def worker(n: int) -> None:
         barrier.wait()
-        with db.session() as session:
+        with db.transaction() as session:
             wins.append(jobs.claim(session, job_id, f"w{n}", max_attempts=3))
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
@@ -56,25 +56,25 @@ def test_claim_has_one_winner_among_concurrent_workers(db: Any, caller: Any) -> 
 
 def test_cancel_queued_job_is_immediate_and_blocks_claim(db: Any, caller: Any) -> None:
     _, job_id = _model_and_job(db, caller.owner_id)
-    with db.session() as session:
+    with db.transaction() as session:
         assert jobs.request_cancel(session, session.get_one(Job, job_id))
-    with db.session() as session:
+    with db.transaction() as session:
         assert not jobs.claim(session, job_id, "w", max_attempts=3)
     assert _state(db, job_id) == JobState.CANCELED
 
 
 def test_cancel_running_job_sets_the_flag_then_worker_finishes_it(db: Any, caller: Any) -> None:
     _, job_id = _model_and_job(db, caller.owner_id, webhook_url="https://example.com/hook")
-    with db.session() as session:
+    with db.transaction() as session:
         assert jobs.claim(session, job_id, "w", max_attempts=3)
-    with db.session() as session:
+    with db.transaction() as session:
         assert jobs.request_cancel(session, session.get_one(Job, job_id))
-    with db.session() as session:
+    with db.transaction() as session:
         assert jobs.cancel_requested(session, job_id)
         assert jobs.mark_canceled(session, session.get_one(Job, job_id))
-    with db.session() as session:  # a finish racing the cancel loses
+    with db.transaction() as session:  # a finish racing the cancel loses
         assert not jobs.succeed(session, session.get_one(Job, job_id))
-    with db.sessions() as session:
+    with db.read() as session:
         types = list(
             session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id).order_by(JobEvent.id))
         )
@@ -87,21 +87,21 @@ def test_cancel_running_job_sets_the_flag_then_worker_finishes_it(db: Any, calle
 
 def test_claim_past_max_attempts_fails_the_job(db: Any, caller: Any) -> None:
     _, job_id = _model_and_job(db, caller.owner_id)
-    with db.session() as session:
+    with db.transaction() as session:
         session.get_one(Job, job_id).attempts = 3
-    with db.session() as session:
+    with db.transaction() as session:
         assert not jobs.claim(session, job_id, "w", max_attempts=3)
-    with db.sessions() as session:
+    with db.read() as session:
         job = session.get_one(Job, job_id)
         assert job.state == JobState.FAILED and "3 attempts" in (job.error or "")
 
 
 def test_progress_is_only_recorded_for_running_jobs(db: Any, caller: Any) -> None:
     _, job_id = _model_and_job(db, caller.owner_id)
-    with db.session() as session:
+    with db.transaction() as session:
         assert not jobs.record_progress(session, job_id, {"percent": 1.0})
         assert jobs.claim(session, job_id, "w", max_attempts=3)
         assert jobs.record_progress(session, job_id, {"percent": 50.0})
-    with db.sessions() as session:
+    with db.read() as session:
         job = session.get_one(Job, job_id)
         assert job.progress == {"percent": 50.0} and job.heartbeat_at is not None

@@ -47,7 +47,7 @@ def test_keys_cli_prints_a_key_that_authenticates(tmp_path: Path, capsys: pytest
     key, secret = lines["api key"].strip(), lines["webhook secret"].strip()
     assert key.startswith("csk_") and secret.startswith("whsec_")
     db = Database(settings.database_url)
-    with db.sessions() as session:
+    with db.read() as session:
         owner = owner_for_key(session, key)
         assert owner is not None and owner.name == "team-a" and owner.webhook_secret == secret
         stored = session.scalars(select(ApiKey.key_hash)).all()

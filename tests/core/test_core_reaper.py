@@ -17,7 +17,7 @@ from tests.service_fixtures import RecordingQueue
 
 def _running_job(db: Any, owner_id: str, attempts_before: int = 0, stale_s: float = 600) -> str:
     """A train job claimed by a worker that then died: heartbeat `stale_s` seconds old."""
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=new_id("mdl"), owner_id=owner_id, params={}, image_width=48, image_height=40,
             input_key="unused", webhook_url="https://example.com/hook", webhook_events=["model.failed"],
@@ -33,12 +33,12 @@ def _running_job(db: Any, owner_id: str, attempts_before: int = 0, stale_s: floa
 
 
 def _job(db: Any, job_id: str) -> Job:
-    with db.sessions() as session:
+    with db.read() as session:
         return session.get_one(Job, job_id)
 
 
 def _events(db: Any, job_id: str) -> list[str]:
-    with db.sessions() as session:
+    with db.read() as session:
         return list(session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id)))
 
 
@@ -52,17 +52,17 @@ def test_stale_job_is_requeued_and_its_task_sent_again(db: Any, caller: Any, set
     assert _events(db, job_id)[-1] == "requeued"
     # The next claim is attempt 2; a second reaper pass finds nothing to do.
     assert maintenance.reap_stale_jobs(db, RecordingQueue(), settings).requeued == []
-    with db.session() as session:  # do not leave it queued for other tests' reapers
+    with db.transaction() as session:  # do not leave it queued for other tests' reapers
         jobs.request_cancel(session, session.get_one(Job, job_id))
 
 
 def test_fresh_heartbeat_is_left_alone(db: Any, caller: Any, settings: Any) -> None:
     job_id = _running_job(db, caller.owner_id, stale_s=0)
-    with db.session() as session:
+    with db.transaction() as session:
         assert jobs.heartbeat(session, job_id, attempt=1)
     reaped = maintenance.reap_stale_jobs(db, RecordingQueue(), settings)
     assert job_id not in reaped.requeued + reaped.failed and _job(db, job_id).state == JobState.RUNNING
-    with db.session() as session:  # do not leave it for other tests' reapers
+    with db.transaction() as session:  # do not leave it for other tests' reapers
         jobs.fail(session, session.get_one(Job, job_id), "test over")
 
 
@@ -73,7 +73,7 @@ def test_out_of_attempts_fails_with_the_reason_and_a_webhook(db: Any, caller: An
     assert reaped.failed == [job_id] and queue.jobs == []
     job = _job(db, job_id)
     assert job.state == JobState.FAILED and "no heartbeat" in (job.error or "") and "3 of 3" in job.error
-    with db.sessions() as session:
+    with db.read() as session:
         outbox = session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.job_id == job_id)).all()
     assert list(outbox) == queue.webhooks and len(outbox) == 1
 
@@ -81,9 +81,9 @@ def test_out_of_attempts_fails_with_the_reason_and_a_webhook(db: Any, caller: An
 def test_a_late_write_from_an_earlier_attempt_is_fenced_off(db: Any, caller: Any, settings: Any) -> None:
     job_id = _running_job(db, caller.owner_id)
     maintenance.reap_stale_jobs(db, RecordingQueue(), settings)
-    with db.session() as session:
+    with db.transaction() as session:
         assert jobs.claim(session, job_id, "new-worker", max_attempts=3)  # attempt 2
-    with db.session() as session:
+    with db.transaction() as session:
         job = session.get_one(Job, job_id)
         assert not jobs.heartbeat(session, job_id, attempt=1)
         assert not jobs.record_progress(session, job_id, {"percent": 99}, attempt=1)
@@ -99,23 +99,23 @@ def test_embedded_start_requeues_every_running_job_whatever_its_heartbeat(
     job_id = _running_job(db, caller.owner_id, stale_s=0)
     reaped = maintenance.reap_stale_jobs(db, RecordingQueue(), settings, older_than_s=0)
     assert job_id in reaped.requeued
-    with db.session() as session:
+    with db.transaction() as session:
         jobs.request_cancel(session, session.get_one(Job, job_id))
 
 
 def test_worker_heartbeat_thread_stamps_and_notices_a_lost_attempt(
     db: Any, caller: Any, settings: Any, storage: Any
 ) -> None:
-    from worker import pipeline
+    from worker.runtime import Heartbeat, WorkerContext
 
     job_id = _running_job(db, caller.owner_id)
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
     before = _job(db, job_id).heartbeat_at
-    with pipeline.Heartbeat(ctx, job_id, attempt=1, interval_s=0.05) as beat:
+    with Heartbeat(ctx, job_id, attempt=1, interval_s=0.05) as beat:
         time.sleep(0.3)
         after = _job(db, job_id).heartbeat_at
         assert before is not None and after is not None and after > before and not beat.lost
-        with db.session() as session:  # the reaper took it (as if the heartbeat had stalled)
+        with db.transaction() as session:  # the reaper took it (as if the heartbeat had stalled)
             session.execute(update(Job).where(Job.id == job_id).values(state=JobState.QUEUED.value))
         deadline = time.monotonic() + 5
         while not beat.lost and time.monotonic() < deadline:
@@ -139,7 +139,7 @@ def test_a_queued_job_whose_message_died_with_a_worker_is_sent_again(
         update={"broker_url": redis_url, "gpu_queue": f"gpu-stranded-{secrets.token_hex(4)}"}
     )
     queue = CeleryQueue(isolated)
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=new_id("mdl"), owner_id=caller.owner_id, params={}, image_width=48, image_height=40,
             input_key="unused",
@@ -159,6 +159,6 @@ def test_a_queued_job_whose_message_died_with_a_worker_is_sent_again(
         assert {waiting_id, stranded_id} <= (queue.pending_job_ids(60) or set())
     finally:
         client.delete(isolated.gpu_queue, f"_kombu.binding.{isolated.gpu_queue}")
-        with db.session() as session:  # do not leave queued jobs for other tests' reapers
+        with db.transaction() as session:  # do not leave queued jobs for other tests' reapers
             for job_id in (waiting_id, stranded_id):
                 jobs.request_cancel(session, session.get_one(Job, job_id))

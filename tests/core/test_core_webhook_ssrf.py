@@ -80,7 +80,7 @@ def test_the_send_is_pinned_to_the_checked_address_and_keeps_the_name() -> None:
 def test_delivery_to_a_name_now_resolving_to_loopback_is_refused_and_not_retried(
     fake_dns: None, db: Any, settings: Any, caller: Any
 ) -> None:
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=new_id("mdl"), owner_id=caller.owner_id, params={}, image_width=48, image_height=40,
             input_key="x", webhook_url="https://loopback.example/hook", webhook_events=["model.succeeded"],
@@ -89,7 +89,10 @@ def test_delivery_to_a_name_now_resolving_to_loopback_is_refused_and_not_retried
         session.flush()
         job = jobs.create_job(session, model, JobKind.TRAIN)
         assert jobs.claim(session, job.id, "w", max_attempts=3) and jobs.succeed(session, job)
-        delivery_id = session.info["new_webhook_deliveries"][0]
+        session.flush()
+        delivery_id = session.scalars(
+            select(WebhookDelivery.id).where(WebhookDelivery.job_id == job.id)
+        ).one()
 
     def must_not_be_called(request: httpx.Request) -> httpx.Response:
         raise AssertionError(f"a request went out to {request.url}")
@@ -97,7 +100,7 @@ def test_delivery_to_a_name_now_resolving_to_loopback_is_refused_and_not_retried
     client = httpx.Client(transport=httpx.MockTransport(must_not_be_called))
     strict = settings.model_copy(update={"allow_private_webhook_urls": False})
     assert webhooks.deliver(db, strict, delivery_id, client=client) is False
-    with db.sessions() as session:
+    with db.read() as session:
         delivery = session.get_one(WebhookDelivery, delivery_id)
         attempts = session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id))
         assert delivery.state == DeliveryState.FAILED and (delivery.last_error or "").startswith("refused:")

@@ -50,7 +50,7 @@ def test_webhook_url_policy(url: str, ok: bool) -> None:
 
 
 def _finished_job_with_webhook(db: Any, owner_id: str, url: str) -> str:
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=new_id("mdl"),
             owner_id=owner_id,
@@ -66,12 +66,13 @@ def _finished_job_with_webhook(db: Any, owner_id: str, url: str) -> str:
         job = jobs.create_job(session, model, JobKind.TRAIN)
         assert jobs.claim(session, job.id, "w", max_attempts=3)
         assert jobs.succeed(session, session.get_one(Job, job.id))
-        (delivery_id,) = session.info[webhooks.NEW_DELIVERIES]
+        session.flush()
+        (delivery_id,) = session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.job_id == job.id))
     return str(delivery_id)
 
 
 def _attempts(db: Any, delivery_id: str) -> list[WebhookAttempt]:
-    with db.sessions() as session:
+    with db.read() as session:
         query = (
             select(WebhookAttempt)
             .where(WebhookAttempt.delivery_id == delivery_id)
@@ -99,7 +100,7 @@ def test_failed_deliveries_back_off_then_give_up(db: Any, settings: Any, caller:
     for attempt_number in range(1, len(schedule) + 1):
         before = utcnow()
         assert webhooks.deliver(db, quick, delivery_id) is False
-        with db.session() as session:
+        with db.transaction() as session:
             delivery = session.get_one(WebhookDelivery, delivery_id)
             if attempt_number < len(schedule):
                 assert delivery.state == DeliveryState.PENDING
@@ -107,7 +108,7 @@ def test_failed_deliveries_back_off_then_give_up(db: Any, settings: Any, caller:
                 assert schedule[attempt_number] - 1 <= gap <= schedule[attempt_number] + 5
                 assert webhooks.deliver(db, quick, delivery_id) is None  # not due yet
                 delivery.next_attempt_at = utcnow()  # fast-forward the clock for the test
-    with db.sessions() as session:
+    with db.read() as session:
         delivery = session.get_one(WebhookDelivery, delivery_id)
         assert delivery.state == DeliveryState.FAILED and delivery.attempts == len(schedule)
     assert [a.status_code for a in _attempts(db, delivery_id)] == [500, 503, 500]
@@ -120,7 +121,7 @@ def test_gone_stops_retries(db: Any, settings: Any, caller: Any, receiver: Any) 
     delivery_id = _finished_job_with_webhook(db, caller.owner_id, receiver.url)
     receiver.statuses = [410]
     assert webhooks.deliver(db, settings, delivery_id) is False
-    with db.sessions() as session:
+    with db.read() as session:
         assert session.get_one(WebhookDelivery, delivery_id).state == DeliveryState.FAILED
 
 

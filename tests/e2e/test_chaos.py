@@ -149,7 +149,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
             gpu = _start(env, gpu_args, gpu_log)
             _wait_ready(gpu, gpu_log, marks)
             time.sleep(rng.uniform(0.0, MAX_KILL_DELAY_S))
-            with db.sessions() as session:
+            with db.read() as session:
                 running = session.scalar(
                     select(func.count()).where(Job.model_id.in_(model_ids), Job.state == "running")
                 )
@@ -159,7 +159,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
         gpu = _start(env, gpu_args, gpu_log)  # the last one lives
         deadline = time.monotonic() + 180
         while True:
-            with db.sessions() as session:
+            with db.read() as session:
                 jobs = list(session.scalars(select(Job).where(Job.model_id.in_(model_ids))))
             if all(j.state in FINAL for j in jobs):
                 break
@@ -176,7 +176,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
         # None finished training twice: at most one success line in all the worker logs, exactly 8 previews
         # (a second completion would add 8 more or have them discarded by the attempt fence), one final event.
         log_text = gpu_log.read_text()
-        with db.sessions() as session:
+        with db.read() as session:
             for job in jobs:
                 successes = len(re.findall(rf"job ended .*job_id={job.id}.*state=succeeded", log_text))
                 previews = session.scalar(select(func.count()).where(Sample.job_id == job.id))
@@ -190,7 +190,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
         # Each job's webhook delivered; the receiver dedups by webhook-id and counts the sends.
         deadline = time.monotonic() + 60
         while True:
-            with db.sessions() as session:
+            with db.read() as session:
                 deliveries = list(
                     session.scalars(select(WebhookDelivery).where(WebhookDelivery.model_id.in_(model_ids)))
                 )
@@ -209,7 +209,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
             )
             assert payload["type"] == f"model.{state_of[delivery.model_id]}"
 
-        with db.sessions() as session:
+        with db.read() as session:
             requeues = session.scalar(
                 select(func.count()).where(
                     JobEvent.job_id.in_([j.id for j in jobs]), JobEvent.type == "requeued"

@@ -1,4 +1,4 @@
-"""The harmonize step of the pipeline on real Postgres and S3, with one tiny CPU harmonization model."""
+"""The harmonize job on real Postgres and S3, with one tiny CPU harmonization model."""
 
 from __future__ import annotations
 
@@ -14,13 +14,17 @@ from PIL import Image
 from sqlalchemy import select
 
 import engine
-from core import harmonization, jobs, service
+from core import jobs, service
 from core.images import validate_image
 from core.keys import create_key, get_or_create_owner
 from core.models import Job, JobEvent, JobKind, JobState, Model, WebhookDelivery
+from core.results import job_file_key
+from core.services import Services
 from core.storage import job_object_key
-from tests.service_fixtures import Caller, RecordingQueue, object_keys, scene_image
-from worker import pipeline
+from tests.service_fixtures import Caller, RecordingQueue, object_keys, scene_image, submit_job
+from worker.kinds.train import training_config
+from worker.run import run_job
+from worker.runtime import WorkerContext
 
 LIMITS = {"max_pixels": 40_000_000, "max_side": 8192, "min_side": 16}
 TINY_HARMONIZATION = {
@@ -47,32 +51,34 @@ def mask_png(
 
 @pytest.fixture(scope="module")
 def model(db: Any, storage: Any, settings: Any) -> Iterator[Model]:
-    with db.session() as session:
+    with db.transaction() as session:
         o = get_or_create_owner(session, f"harmonize-tests-{time.time_ns()}")
         owner = Caller(o.id, o.name, create_key(session, o), o.webhook_secret)
-    image = validate_image(scene_image(), **LIMITS)
-    with db.sessions() as session:
-        created = service.create_model(
-            session, storage, RecordingQueue(), owner.owner_id, image, {"seed": 1, **TINY_HARMONIZATION},
-            "https://example.com/hook", ["job.succeeded", "job.failed"],
-        )  # fmt: skip
-    assert created.train_job is not None
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    assert pipeline.run_job(ctx, created.train_job.id) == JobState.SUCCEEDED
-    with db.sessions() as session:
-        yield session.get_one(Model, created.id)
+    train_job = submit_job(
+        db, storage, settings, JobKind.TRAIN, owner.owner_id, {"seed": 1, **TINY_HARMONIZATION},
+        image=scene_image(), webhook_url="https://example.com/hook",
+        webhook_events=("job.succeeded", "job.failed"),
+    )  # fmt: skip
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    assert run_job(ctx, train_job.id) == JobState.SUCCEEDED
+    with db.read() as session:
+        yield session.get_one(Model, train_job.model_id)
 
 
-def new_job(db: Any, storage: Any, model: Model, params: dict[str, Any], mask: bytes | None = None) -> str:
+def new_job(
+    db: Any, storage: Any, settings: Any, model: Model, params: dict[str, Any], mask: bytes | None = None
+) -> str:
     """Through the service when the inputs are valid; straight to the table when a test needs bad ones."""
     naive = validate_image(scene_image(*NAIVE_SIZE), **LIMITS)
-    with db.sessions() as session:
+    with db.read() as session:
         fresh = session.get_one(Model, model.id)
-        if mask is None:
-            mask_image = validate_image(mask_png(), **LIMITS)
-            return harmonization.create_harmonization_job(
-                session, storage, RecordingQueue(), fresh, naive, mask_image, params
-            ).id
+    if mask is None:
+        uploads = {"naive": scene_image(*NAIVE_SIZE), "mask": mask_png()}
+        job = submit_job(
+            db, storage, settings, JobKind.HARMONIZE, model.owner_id, params, model=fresh, uploads=uploads
+        )
+        return str(job.id)
+    with db.read() as session:
         job = jobs.create_job(session, fresh, JobKind.HARMONIZE, params)
         storage.put(job_object_key(model.id, job.id, "naive.png"), naive.png, "image/png")
         storage.put(job_object_key(model.id, job.id, "mask.png"), mask, "image/png")
@@ -81,7 +87,7 @@ def new_job(db: Any, storage: Any, model: Model, params: dict[str, Any], mask: b
 
 
 def job_of(db: Any, job_id: str) -> Job:
-    with db.sessions() as session:
+    with db.read() as session:
         return session.get_one(Job, job_id)
 
 
@@ -92,14 +98,16 @@ def test_model_trained_in_harmonization_mode(model: Model) -> None:
 
 
 def test_result_has_the_naive_image_size(model: Model, db: Any, storage: Any, settings: Any) -> None:
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    job_id = new_job(db, storage, model, {"stage": 1, "fine_tune": False, "seed": 3})
-    assert pipeline.run_job(ctx, job_id) == JobState.SUCCEEDED, job_of(db, job_id).error
-    with Image.open(io.BytesIO(storage.get(job_object_key(model.id, job_id, "result.png")))) as result:
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    job_id = new_job(db, storage, settings, model, {"stage": 1, "fine_tune": False, "seed": 3})
+    assert run_job(ctx, job_id) == JobState.SUCCEEDED, job_of(db, job_id).error
+    job = job_of(db, job_id)
+    with Image.open(io.BytesIO(storage.get(job_file_key(job, "result.png")))) as result:
         assert result.format == "PNG" and result.mode == "RGB" and result.size == NAIVE_SIZE
     keys = set(object_keys(storage, f"models/{model.id}/jobs/{job_id}/"))
-    assert job_object_key(model.id, job_id, "checkpoint.safetensors") not in keys
-    with db.sessions() as session:
+    assert job.result is not None and job.result["files"] == ["result.png"]
+    assert not any(key.endswith("checkpoint.safetensors") for key in keys)
+    with db.read() as session:
         events = session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id).order_by(JobEvent.id))
         outbox = session.scalars(select(WebhookDelivery.event_type).where(WebhookDelivery.job_id == job_id))
         assert list(events) == ["queued", "started", "succeeded"] and list(outbox) == ["job.succeeded"]
@@ -108,21 +116,21 @@ def test_result_has_the_naive_image_size(model: Model, db: Any, storage: Any, se
 def test_fine_tuning_stores_a_checkpoint_that_loads(
     model: Model, db: Any, storage: Any, settings: Any
 ) -> None:
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    job_id = new_job(db, storage, model, {"stage": 0, "fine_tune": True, "fine_tune_iters": 3, "seed": 4})
-    assert pipeline.run_job(ctx, job_id) == JobState.SUCCEEDED, job_of(db, job_id).error
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    job_id = new_job(
+        db, storage, settings, model, {"stage": 0, "fine_tune": True, "fine_tune_iters": 3, "seed": 4}
+    )
+    assert run_job(ctx, job_id) == JobState.SUCCEEDED, job_of(db, job_id).error
     job = job_of(db, job_id)
     assert job.progress is not None and job.progress["percent"] == pytest.approx(100.0)
     assert job.progress["iters_per_stage"] == 3
-    tuned = engine.checkpoint.from_bytes(
-        storage.get(job_object_key(model.id, job_id, "checkpoint.safetensors"))
-    )
+    tuned = engine.checkpoint.from_bytes(storage.get(job_file_key(job, "checkpoint.safetensors")))
     assert model.checkpoint_key is not None
     original = engine.checkpoint.from_bytes(storage.get(model.checkpoint_key))
     assert tuned.is_complete and tuned.config == original.config
     before, after = original.generator.state_dict(), tuned.generator.state_dict()
     assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
-    with Image.open(io.BytesIO(storage.get(job_object_key(model.id, job_id, "result.png")))) as result:
+    with Image.open(io.BytesIO(storage.get(job_file_key(job, "result.png")))) as result:
         assert result.size == NAIVE_SIZE
 
 
@@ -134,36 +142,39 @@ def test_fine_tuning_stores_a_checkpoint_that_loads(
 def test_engine_value_error_fails_the_job_with_its_reason(
     mask: bytes, reason: str, model: Model, db: Any, storage: Any, settings: Any
 ) -> None:
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    job_id = new_job(db, storage, model, {"stage": 0, "fine_tune": False, "seed": 1}, mask=mask)
-    assert pipeline.run_job(ctx, job_id) == JobState.FAILED
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    job_id = new_job(db, storage, settings, model, {"stage": 0, "fine_tune": False, "seed": 1}, mask=mask)
+    assert run_job(ctx, job_id) == JobState.FAILED
     assert reason in (job_of(db, job_id).error or "")
-    assert job_object_key(model.id, job_id, "result.png") not in object_keys(storage, f"models/{model.id}/")
-    with db.sessions() as session:
+    inputs = {job_object_key(model.id, job_id, name) for name in ("naive.png", "mask.png")}
+    assert set(object_keys(storage, f"models/{model.id}/jobs/{job_id}/")) == inputs  # no result written
+    with db.read() as session:
         outbox = session.scalars(select(WebhookDelivery.event_type).where(WebhookDelivery.job_id == job_id))
         assert list(outbox) == ["job.failed"]
 
 
 def test_cancel_stops_fine_tuning(model: Model, db: Any, storage: Any, settings: Any) -> None:
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    job_id = new_job(db, storage, model, {"stage": 0, "fine_tune": True, "fine_tune_iters": 5000, "seed": 5})
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    job_id = new_job(
+        db, storage, settings, model, {"stage": 0, "fine_tune": True, "fine_tune_iters": 5000, "seed": 5}
+    )
     result: list[str | None] = []
-    thread = threading.Thread(target=lambda: result.append(pipeline.run_job(ctx, job_id)), daemon=True)
+    thread = threading.Thread(target=lambda: result.append(run_job(ctx, job_id)), daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while job_of(db, job_id).progress is None and time.monotonic() < deadline:
         time.sleep(0.05)  # fine-tuning reported progress: it is inside the loop
-    with db.sessions() as session:
-        service.cancel_job(session, session.get_one(Job, job_id))
+    service.cancel_job(Services(settings, db, storage, RecordingQueue()), job_of(db, job_id))
     thread.join(timeout=30)
     assert not thread.is_alive() and result == [JobState.CANCELED]
-    assert object_keys(storage, f"models/{model.id}/jobs/{job_id}/result") == []
+    inputs = {job_object_key(model.id, job_id, name) for name in ("naive.png", "mask.png")}
+    assert set(object_keys(storage, f"models/{model.id}/jobs/{job_id}/")) == inputs  # no result written
 
 
 @pytest.mark.parametrize("mode", ["harmonization", "editing"])
 @pytest.mark.parametrize("preset", ["paper", "quick"])
 def test_training_modes_map_onto_the_engine_presets(preset: Any, mode: Any) -> None:
-    cfg = pipeline.training_config({"preset": preset, "mode": mode})
+    cfg = training_config({"preset": preset, "mode": mode})
     assert cfg == engine.TrainConfig.preset(preset, mode=mode) and cfg.mode == mode and cfg.batch_norm
-    small = pipeline.training_config({"preset": preset, "mode": mode, "max_size": 24})
+    small = training_config({"preset": preset, "mode": mode, "max_size": 24})
     assert small.mode == mode and small.max_size == 24 and small.min_size <= 24

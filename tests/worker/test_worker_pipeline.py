@@ -1,4 +1,4 @@
-"""The pipeline on real Postgres and S3 with tiny CPU trainings: results, redelivery, cancel, failures, resume."""
+"""Running jobs on real Postgres and S3 with tiny CPU trainings: results, redelivery, cancel, failures, resume."""
 
 from __future__ import annotations
 
@@ -16,41 +16,57 @@ from sqlalchemy import select
 
 import engine
 from core import service
-from core.images import validate_image
 from core.keys import create_key, get_or_create_owner
-from core.models import Job, JobEvent, JobState, Model, Sample, WebhookDelivery
+from core.models import Job, JobEvent, JobKind, JobState, Model, Sample, WebhookDelivery
+from core.services import Services
 from core.storage import checkpoint_key, stage_key
-from tests.service_fixtures import TINY_TRAINING, Caller, RecordingQueue, object_keys, scene_image
-from worker import pipeline, tasks
-
-LIMITS = {"max_pixels": 40_000_000, "max_side": 8192, "min_side": 16}
+from core.vocabulary import SAMPLE_BATCH
+from tests.service_fixtures import (
+    TINY_TRAINING,
+    Caller,
+    RecordingQueue,
+    object_keys,
+    scene_image,
+    submit_job,
+)
+from worker import tasks
+from worker.artifacts import sample_in_batches
+from worker.kinds.train import training_config
+from worker.run import run_job
+from worker.runtime import WorkerContext
 
 
 @pytest.fixture(scope="module")
 def owner(db: Any) -> Caller:
-    with db.session() as session:
+    with db.transaction() as session:
         o = get_or_create_owner(session, f"worker-tests-{time.time_ns()}")
         return Caller(o.id, o.name, create_key(session, o), o.webhook_secret)
 
 
 def new_model(
-    db: Any, storage: Any, owner_id: str, params: dict[str, Any], webhook_url: str | None = None
+    db: Any,
+    storage: Any,
+    settings: Any,
+    owner_id: str,
+    params: dict[str, Any],
+    webhook_url: str | None = None,
 ) -> Model:
-    image = validate_image(scene_image(), **LIMITS)
-    with db.sessions() as session:
-        events = ["model.succeeded", "model.failed", "model.canceled", "job.succeeded"]
-        return service.create_model(
-            session, storage, RecordingQueue(), owner_id, image, {"seed": 1, **params}, webhook_url, events
-        )
+    events = ("model.succeeded", "model.failed", "model.canceled", "job.succeeded")
+    job = submit_job(
+        db, storage, settings, JobKind.TRAIN, owner_id, {"seed": 1, **params},
+        image=scene_image(), webhook_url=webhook_url, webhook_events=events,
+    )  # fmt: skip
+    with db.read() as session:
+        return session.get_one(Model, job.model_id)
 
 
 def job_of(db: Any, job_id: str) -> Job:
-    with db.sessions() as session:
+    with db.read() as session:
         return session.get_one(Job, job_id)
 
 
 def event_types(db: Any, job_id: str) -> list[str]:
-    with db.sessions() as session:
+    with db.read() as session:
         return list(
             session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id).order_by(JobEvent.id))
         )
@@ -73,22 +89,24 @@ class CountingTrain:
 class Trained:
     model: Model
     job_id: str
-    ctx: pipeline.WorkerContext
+    ctx: WorkerContext
     train_calls: int
 
 
 @pytest.fixture(scope="module")
 def trained(db: Any, storage: Any, settings: Any, owner: Caller) -> Iterator[Trained]:
     """One tiny training through the Celery task function, delivered TWICE (as Celery may redeliver)."""
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    model = new_model(db, storage, owner.owner_id, TINY_TRAINING, webhook_url="https://example.com/hook")
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    model = new_model(
+        db, storage, settings, owner.owner_id, TINY_TRAINING, webhook_url="https://example.com/hook"
+    )
     assert model.train_job is not None
     counting = CountingTrain()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tasks, "_context", ctx)
         mp.setattr(engine, "train", counting)
-        tasks.train.run(model.train_job.id)
-        tasks.train.run(model.train_job.id)  # the redelivery
+        tasks.JOB_TASKS[JobKind.TRAIN].run(model.train_job.id)
+        tasks.JOB_TASKS[JobKind.TRAIN].run(model.train_job.id)  # the redelivery
     yield Trained(model, model.train_job.id, ctx, len(counting.calls))
 
 
@@ -98,7 +116,7 @@ def test_training_stores_checkpoint_previews_and_outbox(trained: Trained, db: An
     assert job.attempts == 1 and job.progress and job.progress["percent"] == pytest.approx(100.0, abs=0.5)
     model_id = trained.model.id
     assert storage.exists(checkpoint_key(model_id)) and storage.exists(stage_key(model_id, 0))
-    with db.sessions() as session:
+    with db.read() as session:
         model = session.get_one(Model, model_id)
         assert model.checkpoint_key == checkpoint_key(model_id)
         assert model.train_config and model.train_config["iters_per_stage"] == 3
@@ -119,17 +137,15 @@ def test_redelivered_task_does_not_train_twice(trained: Trained, db: Any) -> Non
     assert event_types(db, trained.job_id).count("started") == 1
 
 
-def test_sample_job_draws_images_at_another_aspect(trained: Trained, db: Any, storage: Any) -> None:
-    with db.sessions() as session:
+def test_sample_job_draws_images_at_another_aspect(
+    trained: Trained, db: Any, storage: Any, settings: Any
+) -> None:
+    with db.read() as session:
         model = session.get_one(Model, trained.model.id)
-        job = service.create_sample_job(
-            session,
-            RecordingQueue(),
-            model,
-            {"n": 3, "seed": 2, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0},
-        )
-    assert pipeline.run_job(trained.ctx, job.id) == JobState.SUCCEEDED
-    with db.sessions() as session:
+    params = {"n": 3, "seed": 2, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0}
+    job = submit_job(db, storage, settings, JobKind.SAMPLE, model.owner_id, params, model=model)
+    assert run_job(trained.ctx, job.id) == JobState.SUCCEEDED
+    with db.read() as session:
         samples = list(session.scalars(select(Sample).where(Sample.job_id == job.id)))
     assert len(samples) == 3 and not any(s.is_preview for s in samples)
     widths = {s.width for s in samples}
@@ -140,15 +156,15 @@ def test_sample_job_draws_images_at_another_aspect(trained: Trained, db: Any, st
 
 
 class ThreadQueue(RecordingQueue):
-    """A queue whose 'worker' is a thread running the real pipeline (for Prefer: wait through the API)."""
+    """A queue whose 'worker' is a thread running the real run_job (for Prefer: wait through the API)."""
 
-    def __init__(self, ctx: pipeline.WorkerContext) -> None:
+    def __init__(self, ctx: WorkerContext) -> None:
         super().__init__()
         self.ctx = ctx
 
     def send_job(self, job_id: str, kind: Any) -> None:
         super().send_job(job_id, kind)
-        threading.Thread(target=pipeline.run_job, args=(self.ctx, job_id), daemon=True).start()
+        threading.Thread(target=run_job, args=(self.ctx, job_id), daemon=True).start()
 
 
 def test_prefer_wait_returns_finished_samples_inline(
@@ -176,12 +192,12 @@ def start_long_training(
     db: Any, storage: Any, settings: Any, owner: Caller
 ) -> tuple[Any, threading.Thread, list[str | None]]:
     """A 5000-iteration training running in a thread; returns once its job is `running`."""
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    model = new_model(db, storage, owner.owner_id, {**TINY_TRAINING, "iters_per_stage": 5000})
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    model = new_model(db, storage, settings, owner.owner_id, {**TINY_TRAINING, "iters_per_stage": 5000})
     assert model.train_job is not None
     job_id = model.train_job.id
     result: list[str | None] = []
-    thread = threading.Thread(target=lambda: result.append(pipeline.run_job(ctx, job_id)), daemon=True)
+    thread = threading.Thread(target=lambda: result.append(run_job(ctx, job_id)), daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while job_of(db, job_id).state != JobState.RUNNING and time.monotonic() < deadline:
@@ -195,14 +211,15 @@ def test_cancel_running_training_stops_within_seconds(
     model, thread, result = start_long_training(db, storage, settings, owner)
     job_id = model.train_job.id
     time.sleep(1.0)  # well inside the training loop
-    with db.sessions() as session:
-        service.cancel_job(session, session.get_one(Job, job_id))
+    with db.read() as session:
+        job = session.get_one(Job, job_id)
+    service.cancel_job(Services(settings, db, storage, RecordingQueue()), job)
     canceled_at = time.monotonic()
     thread.join(timeout=30)
     assert not thread.is_alive() and result == [JobState.CANCELED]
     assert time.monotonic() - canceled_at < 10
     assert event_types(db, job_id)[-2:] == ["cancel_requested", "canceled"]
-    with db.sessions() as session:
+    with db.read() as session:
         outbox = session.scalars(
             select(WebhookDelivery.event_type).where(WebhookDelivery.job_id == job_id)
         ).all()
@@ -212,15 +229,20 @@ def test_cancel_running_training_stops_within_seconds(
 def test_config_the_engine_rejects_fails_with_its_reason(
     db: Any, storage: Any, settings: Any, owner: Caller
 ) -> None:
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
     model = new_model(
-        db, storage, owner.owner_id, {"preset": "quick", "max_size": 20, "min_size": 30}, "https://e.com/h"
+        db,
+        storage,
+        settings,
+        owner.owner_id,
+        {"preset": "quick", "max_size": 20, "min_size": 30},
+        "https://e.com/h",
     )
     assert model.train_job is not None
-    assert pipeline.run_job(ctx, model.train_job.id) == JobState.FAILED
+    assert run_job(ctx, model.train_job.id) == JobState.FAILED
     job = job_of(db, model.train_job.id)
     assert "min_size" in (job.error or "")
-    with db.sessions() as session:
+    with db.read() as session:
         outbox = session.scalars(
             select(WebhookDelivery.event_type).where(WebhookDelivery.job_id == job.id)
         ).all()
@@ -228,32 +250,32 @@ def test_config_the_engine_rejects_fails_with_its_reason(
 
 
 def test_unsupported_kind_fails_with_reason(trained: Trained, db: Any) -> None:
-    with db.sessions() as session:
+    with db.read() as session:
         model = session.get_one(Model, trained.model.id)
         from core import jobs
         from core.models import JobKind
 
         job = jobs.create_job(session, model, JobKind.SAMPLE)
-        job.kind = "animate"  # a kind of the future (issue #3's list) that no worker runs yet
+        job.kind = "restyle"  # a kind of the future that no worker runs yet
         session.commit()
-    assert pipeline.run_job(trained.ctx, job.id) == JobState.FAILED
+    assert run_job(trained.ctx, job.id) == JobState.FAILED
     assert "not supported" in (job_of(db, job.id).error or "")
 
 
 def test_requeued_job_resumes_from_the_last_stage_snapshot(
     trained: Trained, db: Any, storage: Any, settings: Any, owner: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = new_model(db, storage, owner.owner_id, TINY_TRAINING)
+    model = new_model(db, storage, settings, owner.owner_id, TINY_TRAINING)
     assert model.train_job is not None
     storage.put(
         stage_key(model.id, 0), storage.get(stage_key(trained.model.id, 0)), "application/octet-stream"
     )
-    with db.session() as session:
+    with db.transaction() as session:
         session.get_one(Job, model.train_job.id).stages_done = 1  # as a crashed attempt would have left it
     counting = CountingTrain()
     monkeypatch.setattr(engine, "train", counting)
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    assert pipeline.run_job(ctx, model.train_job.id) == JobState.SUCCEEDED
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    assert run_job(ctx, model.train_job.id) == JobState.SUCCEEDED
     (call,) = counting.calls
     assert call["resumed_at"] == 1
 
@@ -265,10 +287,10 @@ def test_engine_crash_fails_the_job_with_the_reason(
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(engine, "train", out_of_memory)
-    model = new_model(db, storage, owner.owner_id, TINY_TRAINING)
+    model = new_model(db, storage, settings, owner.owner_id, TINY_TRAINING)
     assert model.train_job is not None
-    ctx = pipeline.WorkerContext(settings, db, storage, RecordingQueue())
-    assert pipeline.run_job(ctx, model.train_job.id) == JobState.FAILED
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    assert run_job(ctx, model.train_job.id) == JobState.FAILED
     assert job_of(db, model.train_job.id).error == "RuntimeError: CUDA out of memory"
 
 
@@ -276,8 +298,7 @@ def test_model_deleted_while_training_leaves_nothing_behind(
     db: Any, storage: Any, settings: Any, owner: Caller
 ) -> None:
     model, thread, result = start_long_training(db, storage, settings, owner)
-    with db.sessions() as session:
-        service.delete_model(session, storage, session.get_one(Model, model.id))
+    service.delete_model(Services(settings, db, storage, RecordingQueue()), model)
     thread.join(timeout=30)
     assert not thread.is_alive() and result == [None]
     assert object_keys(storage, f"models/{model.id}/") == []
@@ -285,9 +306,9 @@ def test_model_deleted_while_training_leaves_nothing_behind(
 
 def test_batched_sampling_is_reproducible_for_a_seed(trained: Trained, storage: Any) -> None:
     model = engine.checkpoint.from_bytes(storage.get(checkpoint_key(trained.model.id)))
-    first = pipeline.sample_in_batches(model, pipeline.SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
-    again = pipeline.sample_in_batches(model, pipeline.SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
-    assert first.shape[0] == pipeline.SAMPLE_BATCH + 2 and first.device.type == "cpu"
+    first = sample_in_batches(model, SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
+    again = sample_in_batches(model, SAMPLE_BATCH + 2, engine.make_rng(5, "cpu"))
+    assert first.shape[0] == SAMPLE_BATCH + 2 and first.device.type == "cpu"
     assert (first == again).all()
 
 
@@ -304,6 +325,6 @@ def test_batched_sampling_is_reproducible_for_a_seed(trained: Trained, storage: 
     ],
 )
 def test_request_params_map_onto_engine_presets(params: dict[str, Any], expected: dict[str, Any]) -> None:
-    cfg = pipeline.training_config(params)
+    cfg = training_config(params)
     preset = engine.TrainConfig.preset(params["preset"], mode=params.get("mode", "generation"))
     assert {k: v for k, v in cfg.to_dict().items() if preset.to_dict()[k] != v} == expected

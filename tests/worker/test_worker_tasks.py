@@ -17,11 +17,12 @@ from core.migrate import upgrade_to_head
 from core.models import DeliveryState, Job, JobKind, JobState, Model, WebhookDelivery
 from core.storage import LocalStorage
 from tests.service_fixtures import RecordingQueue
-from worker import embedded, pipeline, tasks
+from worker import embedded, tasks
+from worker.runtime import WorkerContext
 
 
 def _succeeded_job_with_webhook(db: Any, owner_id: str, url: str) -> str:
-    with db.session() as session:
+    with db.transaction() as session:
         model = Model(
             id=new_id("mdl"), owner_id=owner_id, params={}, image_width=48, image_height=40, input_key="x",
             webhook_url=url, webhook_events=["model.succeeded"],
@@ -31,14 +32,15 @@ def _succeeded_job_with_webhook(db: Any, owner_id: str, url: str) -> str:
         job = jobs.create_job(session, model, JobKind.TRAIN)
         assert jobs.claim(session, job.id, "w", max_attempts=3)
         assert jobs.succeed(session, job)
-        return str(session.info["new_webhook_deliveries"][0])
+        session.flush()
+        return str(session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.job_id == job.id)).one())
 
 
 def test_sweep_dispatches_due_deliveries_and_the_task_delivers(
     db: Any, storage: Any, settings: Any, caller: Any, receiver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue = RecordingQueue()
-    monkeypatch.setattr(tasks, "_context", pipeline.WorkerContext(settings, db, storage, queue))
+    monkeypatch.setattr(tasks, "_context", WorkerContext(settings, db, storage, queue))
     delivery_id = _succeeded_job_with_webhook(db, caller.owner_id, receiver.url)
     tasks.dispatch_webhooks.run()
     assert delivery_id in queue.webhooks
@@ -46,7 +48,7 @@ def test_sweep_dispatches_due_deliveries_and_the_task_delivers(
     tasks.deliver_webhook.run(delivery_id)  # a duplicate send (sweep + direct) delivers once
     (hit,) = receiver.received
     assert Webhook(caller.webhook_secret).verify(hit.body, hit.headers)["type"] == "model.succeeded"
-    with db.sessions() as session:
+    with db.read() as session:
         assert session.get_one(WebhookDelivery, delivery_id).state == DeliveryState.DELIVERED
 
 
@@ -54,7 +56,7 @@ def test_embedded_runner_requeues_jobs_a_dead_run_left_running(tmp_path: Path, s
     url = f"sqlite:///{tmp_path / 'embedded.db'}"  # the embedded runner's own database, as in `make run`
     upgrade_to_head(url)
     sqlite = Database(url)
-    with sqlite.session() as session:
+    with sqlite.transaction() as session:
         owner = get_or_create_owner(session, "me")
         model = Model(
             id=new_id("mdl"), owner_id=owner.id, params={}, image_width=48, image_height=40, input_key="x"
@@ -63,9 +65,9 @@ def test_embedded_runner_requeues_jobs_a_dead_run_left_running(tmp_path: Path, s
         session.flush()
         job = jobs.create_job(session, model, JobKind.TRAIN)
         assert jobs.claim(session, job.id, "dead-worker", max_attempts=3)
-    ctx = pipeline.WorkerContext(settings, sqlite, LocalStorage(tmp_path / "objects"), RecordingQueue())
+    ctx = WorkerContext(settings, sqlite, LocalStorage(tmp_path / "objects"), RecordingQueue())
     assert embedded.requeue_abandoned(ctx) == 1
-    with sqlite.sessions() as session:
+    with sqlite.read() as session:
         assert session.scalar(select(Job.state).where(Job.id == job.id)) == JobState.QUEUED
     sqlite.dispose()
 

@@ -1,0 +1,30 @@
+"""Sending a stored object to a client: a redirect to a presigned URL (S3), or a stream (local storage)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from core.errors import NotFound
+from core.storage import ObjectNotFound, Storage
+
+
+def download(storage: Storage, key: str, media_type: str, filename: str, missing: str) -> Response:
+    """`missing` is the 404's detail when the object is not there."""
+    url = storage.presigned_url(key)
+    if url:
+        return RedirectResponse(url, status_code=307)
+    try:
+        chunks = storage.iter_chunks(key)
+        first = next(chunks, b"")  # a missing object fails here, before the 200 is sent
+    except ObjectNotFound as e:
+        raise NotFound(missing) from e
+
+    def stream() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return StreamingResponse(stream(), media_type=media_type, headers=headers)

@@ -1,0 +1,116 @@
+"""Examples shown in the OpenAPI document (`/docs`): one per schema and per documented response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MODEL_ID = "mdl_0193a1b2c3d4e5f60718293a4b5c"
+TRAIN_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b5d"
+SAMPLE_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b5f"
+HARMONIZE_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b60"
+ANIMATE_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b61"
+S3 = "https://s3.example.com/consingan"
+
+TIMES = {"created_at": "2026-11-25T09:00:00Z", "started_at": "2026-11-25T09:00:01Z", "finished_at": None}
+
+MODEL_CREATE: dict[str, Any] = {
+    "preset": "quick",
+    "mode": "generation",
+    "seed": 7,
+    "webhook_url": "https://example.com/hook",
+}
+SAMPLE_REQUEST: dict[str, Any] = {"n": 4, "seed": 1, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0}
+HARMONIZATION_CREATE: dict[str, Any] = {"stage": 0, "fine_tune": True, "fine_tune_iters": 50, "seed": 3}
+ANIMATION_CREATE: dict[str, Any] = {
+    "frames": 100,
+    "fps": 10,
+    "alpha": 0.1,
+    "beta": 0.9,
+    "start_stage": 0,
+    "format": "gif",
+    "seed": 5,
+}
+
+MODEL: dict[str, Any] = {
+    "id": MODEL_ID,
+    "object": "model",
+    "state": "running",
+    "params": {"preset": "quick", "mode": "generation", "seed": 7},
+    "train_config": None,
+    "image": {"width": 250, "height": 188},
+    "progress": {
+        "stage": 2,
+        "num_stages": 5,
+        "iteration": 40,
+        "iters_per_stage": 150,
+        "percent": 48.5,
+        "elapsed_s": 57.1,
+        "eta_s": 61.0,
+        "losses": {"critic": -0.4},
+    },
+    "error": None,
+    "cancel_requested": False,
+    "train_job_id": TRAIN_JOB_ID,
+    "webhook_url": "https://example.com/hook",
+    "webhook_events": ["model.succeeded", "model.failed"],
+    **TIMES,
+    "duration_s": None,
+    "links": {"self": f"/v1/models/{MODEL_ID}"},
+}
+
+SAMPLE: dict[str, Any] = {
+    "id": "smp_0193a1b2c3d4e5f60718293a4b5e",
+    "model_id": MODEL_ID,
+    "job_id": SAMPLE_JOB_ID,
+    "width": 375,
+    "height": 188,
+    "size_bytes": 98765,
+    "is_preview": False,
+    "created_at": "2026-11-25T09:05:00Z",
+    "url": f"{S3}/models/{MODEL_ID}/samples/smp_0193a1b2c3d4e5f60718293a4b5e.png?X-Amz-Signature=...",
+}
+
+
+def _job(job_id: str, kind: str, params: dict[str, Any], **rest: Any) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "object": "job",
+        "kind": kind,
+        "state": "succeeded",
+        "model_id": MODEL_ID,
+        "params": params,
+        "progress": None,
+        "error": None,
+        "attempts": 1,
+        "cancel_requested": False,
+        **TIMES,
+        "finished_at": "2026-11-25T09:00:09Z",
+        "duration_s": 8.2,
+        "samples": [],
+        "result": None,
+        "links": {"self": f"/v1/jobs/{job_id}", "events": f"/v1/jobs/{job_id}/events"},
+        **rest,
+    }
+
+
+def _file(job_id: str, name: str, media_type: str) -> dict[str, str]:
+    url = f"{S3}/models/{MODEL_ID}/jobs/{job_id}/a1/{name}?X-Amz-Signature=..."
+    return {"name": name, "media_type": media_type, "url": url}
+
+
+SAMPLE_JOB = _job(SAMPLE_JOB_ID, "sample", SAMPLE_REQUEST, samples=[SAMPLE])
+_COMPOSITE = _file(HARMONIZE_JOB_ID, "result.png", "image/png")
+_TUNED = _file(HARMONIZE_JOB_ID, "checkpoint.safetensors", "application/octet-stream")
+HARMONIZE_JOB = _job(
+    HARMONIZE_JOB_ID,
+    "harmonize",
+    HARMONIZATION_CREATE,
+    result={"url": _COMPOSITE["url"], "checkpoint_url": _TUNED["url"], "files": [_COMPOSITE, _TUNED]},
+)
+_ANIMATION = _file(ANIMATE_JOB_ID, "animation.gif", "image/gif")
+ANIMATE_JOB = _job(
+    ANIMATE_JOB_ID,
+    "animate",
+    ANIMATION_CREATE,
+    result={"url": _ANIMATION["url"], "files": [_ANIMATION], "width": 250, "height": 188, "frames": 100},
+)

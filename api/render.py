@@ -1,0 +1,143 @@
+"""Rows -> response schemas, with the URLs clients download from.
+
+A download URL is presigned on S3 (the client fetches from storage directly) or, on local storage, a route
+of this API (streamed, and it needs the API key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.schemas import (
+    ImageInfo,
+    JobEventRead,
+    JobFileRead,
+    JobRead,
+    JobResultRead,
+    ModelRead,
+    ProgressRead,
+    SampleRead,
+)
+from core import service
+from core.models import Job, JobEvent, JobState, Model, Sample
+from core.results import job_file_key, job_file_names
+from core.storage import Storage
+from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
+
+# the harmonize routes that came before /files/{name}: their URLs stay what clients already use
+FILE_ROUTES = {RESULT_FILE: "result", CHECKPOINT_FILE: "checkpoint"}
+
+
+def _duration(started: dt.datetime | None, finished: dt.datetime | None) -> float | None:
+    return round((finished - started).total_seconds(), 3) if started and finished else None
+
+
+def progress_read(progress: dict[str, Any] | None) -> ProgressRead | None:
+    return ProgressRead.model_validate(progress) if progress else None
+
+
+def model_read(model: Model) -> ModelRead:
+    job = model.train_job
+    base = f"/v1/models/{model.id}"
+    links = {"self": base, "samples": f"{base}/samples", "cancel": f"{base}/cancel"}
+    if job:
+        links["job"] = f"/v1/jobs/{job.id}"
+        if job.state == JobState.SUCCEEDED:
+            links["checkpoint"] = f"{base}/checkpoint"
+    return ModelRead(
+        id=model.id,
+        state=JobState(job.state) if job else JobState.FAILED,
+        params=model.params,
+        train_config=model.train_config,
+        image=ImageInfo(width=model.image_width, height=model.image_height),
+        progress=progress_read(job.progress if job else None),
+        error=job.error if job else "training job missing",
+        cancel_requested=bool(job and job.cancel_requested),
+        train_job_id=job.id if job else None,
+        webhook_url=model.webhook_url,
+        webhook_events=list(model.webhook_events or []),
+        created_at=model.created_at,
+        started_at=job.started_at if job else None,
+        finished_at=job.finished_at if job else None,
+        duration_s=_duration(job.started_at, job.finished_at) if job else None,
+        links=links,
+    )
+
+
+def sample_read(sample: Sample, storage: Storage, base_url: str) -> SampleRead:
+    url = storage.presigned_url(sample.key) or (
+        f"{base_url.rstrip('/')}/v1/models/{sample.model_id}/samples/{sample.id}/content"
+    )
+    return SampleRead(
+        id=sample.id,
+        model_id=sample.model_id,
+        job_id=sample.job_id,
+        width=sample.width,
+        height=sample.height,
+        size_bytes=sample.size_bytes,
+        is_preview=sample.is_preview,
+        created_at=sample.created_at,
+        url=url,
+    )
+
+
+def job_file_url(job: Job, name: str, storage: Storage, base_url: str) -> str:
+    route = FILE_ROUTES.get(name, f"files/{name}")
+    return (
+        storage.presigned_url(job_file_key(job, name)) or f"{base_url.rstrip('/')}/v1/jobs/{job.id}/{route}"
+    )
+
+
+def job_result_read(job: Job, storage: Storage, base_url: str) -> JobResultRead | None:
+    names = job_file_names(job)
+    if not names:
+        return None
+    files = [
+        JobFileRead(name=name, media_type=MEDIA_TYPES[name], url=job_file_url(job, name, storage, base_url))
+        for name in names
+    ]
+    facts = job.result or {}
+    checkpoint = next((f.url for f in files if f.name == CHECKPOINT_FILE), None)
+    return JobResultRead(
+        url=files[0].url,
+        checkpoint_url=checkpoint,
+        files=files,
+        width=facts.get("width"),
+        height=facts.get("height"),
+        frames=facts.get("frames"),
+    )
+
+
+def job_read(session: Session, storage: Storage, job: Job, base_url: str) -> JobRead:
+    samples, result = None, None
+    if job.state == JobState.SUCCEEDED:
+        samples = [sample_read(s, storage, base_url) for s in service.job_samples(session, job)]
+        result = job_result_read(job, storage, base_url)
+    base = f"/v1/jobs/{job.id}"
+    return JobRead(
+        id=job.id,
+        kind=job.kind,
+        state=JobState(job.state),
+        model_id=job.model_id,
+        params=job.params,
+        progress=progress_read(job.progress),
+        error=job.error,
+        attempts=job.attempts,
+        cancel_requested=job.cancel_requested,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        duration_s=_duration(job.started_at, job.finished_at),
+        samples=samples,
+        result=result,
+        links={"self": base, "events": f"{base}/events", "model": f"/v1/models/{job.model_id}"},
+    )
+
+
+def event_read(event: JobEvent) -> JobEventRead:
+    return JobEventRead(
+        id=event.id, type=event.type, message=event.message, data=event.data, created_at=event.created_at
+    )

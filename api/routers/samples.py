@@ -1,0 +1,95 @@
+"""/v1/models/{id}/samples: draw new images from a trained model, list them, download one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from api import examples
+from api.creating import IdempotencyKey, Prefer, create, require_queue_room
+from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
+from api.downloads import download
+from api.problems import PROBLEM_RESPONSES
+from api.render import sample_read
+from api.schemas import JobRead, Page, SampleRead, SampleRequest
+from api.uploads import require_json
+from core import service
+from core.errors import NotFound
+from core.models import JobKind, Sample
+from core.submit import JobRequest
+
+router = APIRouter(prefix="/v1/models/{model_id}/samples", tags=["samples"], responses=PROBLEM_RESPONSES)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobRead,
+    summary="Draw new images from a trained model (a sample job)",
+    dependencies=[Depends(require_json), Depends(require_queue_room)],
+    responses={
+        202: {"description": "job queued", "content": {"application/json": {"example": examples.SAMPLE_JOB}}},
+        200: {"description": "finished within `Prefer: wait=N`; `samples` filled"},
+        409: {"description": "not trained"},
+        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
+    },
+)
+async def create_samples(
+    request: Request,
+    model: ModelDep,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    body: SampleRequest,
+    idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
+) -> Response:
+    work = JobRequest(
+        kind=JobKind.SAMPLE,
+        owner_id=owner.id,
+        path=f"/v1/models/{model.id}/samples",
+        params=body.model_dump(),
+        model=model,
+        idempotency_key=idempotency_key,
+    )
+    return await create(services, request, work, prefer)
+
+
+@router.get("", response_model=Page[SampleRead], summary="The model's images, newest first")
+def list_samples(
+    request: Request,
+    model: ModelDep,
+    session: SessionDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=40)] = None,
+) -> Page[SampleRead]:
+    samples, cursor = service.list_samples(session, model, limit, after)
+    base_url = str(request.base_url)
+    return Page[SampleRead](
+        data=[sample_read(s, services.storage, base_url) for s in samples], next_cursor=cursor
+    )
+
+
+@router.get(
+    "/{sample_id}/content",
+    summary="Download one image (streamed, or a redirect to a presigned URL)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
+)
+def download_sample(
+    model: ModelDep,
+    session: SessionDep,
+    services: ServicesDep,
+    sample_id: Annotated[str, Path(max_length=40)],
+) -> Response:
+    sample = session.get(Sample, sample_id)
+    if sample is None or sample.model_id != model.id:
+        raise NotFound(f"no sample {sample_id!r}")
+    return download(
+        services.storage,
+        sample.key,
+        "image/png",
+        f"{sample.id}.png",
+        f"sample {sample_id!r} has no stored image",
+    )

@@ -1,0 +1,161 @@
+"""What each job kind asks of a request before anything is stored: the model's state, bounds that depend on
+the model, and the defaults the model decides. A bad request is a 409/422 here, not a failed job later.
+
+The request's own fields were already checked against `core.vocabulary` at the HTTP edge; these rules need
+the model. `RULES` is the registry `core.submit` looks a kind up in.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from PIL import Image
+
+from core import vocabulary
+from core.errors import Conflict, InvalidParameter
+from core.images import ValidImage
+from core.models import JobKind, JobState, Model
+from engine.config import TrainConfig
+from engine.geometry import stage_sizes
+
+Params = dict[str, Any]
+
+
+class KindRules(Protocol):
+    uploads: Mapping[str, str]  # multipart field -> the job file it is stored as (models/{m}/jobs/{j}/...)
+
+    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+        """Raise Conflict/InvalidParameter for a request this model cannot serve; return the job's params
+        with the model-dependent defaults filled in."""
+        ...
+
+
+def invalid(field: str, message: str, short: str | None = None) -> InvalidParameter:
+    return InvalidParameter(message, errors=[{"loc": ["body", field], "msg": short or message}])
+
+
+def require_trained(model: Model | None, what: str) -> Model:
+    train_job = model.train_job if model else None
+    if (
+        model is None
+        or train_job is None
+        or train_job.state != JobState.SUCCEEDED
+        or not model.checkpoint_key
+    ):
+        state = train_job.state if train_job else "missing"
+        raise Conflict(f"the model is {state}; {what} once its training succeeded", state=state)
+    return model
+
+
+def model_stages(model: Model) -> int | None:
+    stages = (model.train_config or {}).get("train_stages")
+    return int(stages) if stages is not None else None
+
+
+def check_stage_index(model: Model, field: str, value: int) -> None:
+    stages = model_stages(model)
+    if stages is not None and not 0 <= value < stages:
+        raise invalid(
+            field,
+            f"{field} must be between 0 and {stages - 1}: the model has {stages} stages",
+            f"must be < {stages}",
+        )
+
+
+def top_stage_size(model: Model) -> tuple[int, int]:
+    """(H, W) the model renders at: its training image fitted into max_size, as the engine computed it."""
+    cfg = TrainConfig.from_dict(model.train_config or {})
+    return stage_sizes(model.image_height, model.image_width, cfg)[-1]
+
+
+class TrainRules:
+    uploads: Mapping[str, str] = {}  # the image is the model's own input (models/{m}/input.png)
+
+    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+        return params
+
+
+class SampleRules:
+    uploads: Mapping[str, str] = {}
+
+    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+        trained = require_trained(model, "samples can be drawn")
+        check_stage_index(trained, "start_stage", int(params.get("start_stage", 0)))
+        return params
+
+
+class HarmonizeRules:
+    uploads: Mapping[str, str] = {"naive": vocabulary.NAIVE_FILE, "mask": vocabulary.MASK_FILE}
+
+    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+        trained = require_trained(model, "harmonizations can be made")
+        check_stage_index(trained, "stage", int(params.get("stage", 0)))
+        if params.get("fine_tune_iters") is not None and not params.get("fine_tune"):
+            message = "fine_tune_iters is only used with fine_tune=true"  # rather than silently not tuning
+            raise invalid("fine_tune_iters", message)
+        check_pair(uploads["naive"], uploads["mask"])
+        completed = {key: value for key, value in params.items() if key != "fine_tune_iters"}
+        if params.get("fine_tune"):
+            completed["fine_tune_iters"] = params.get("fine_tune_iters") or default_fine_tune_iters(trained)
+        return completed
+
+
+def default_fine_tune_iters(model: Model) -> int:
+    defaults = vocabulary.FINE_TUNE_ITERS_DEFAULT
+    return defaults.get(model.params.get("preset", "paper"), defaults["paper"])
+
+
+def check_pair(naive: ValidImage, mask: ValidImage) -> None:
+    """Mirrors the engine's checks (same size; a mask with some pixel above half grey)."""
+    if (naive.width, naive.height) != (mask.width, mask.height):
+        raise invalid(
+            "mask",
+            f"the mask is {mask.width}x{mask.height} but the naive image is {naive.width}x{naive.height}; "
+            "they must be the same size",
+            f"must be {naive.width}x{naive.height}",
+        )
+    if mask_is_empty(mask.png):
+        raise invalid(
+            "mask",
+            "the mask is empty: mark the pasted object in white (above 50% grey) on black",
+            "no pixel above 50% grey",
+        )
+
+
+def mask_is_empty(mask_png: bytes) -> bool:
+    """True when no pixel's mean of R, G and B is above 127.5 (the engine's threshold at half)."""
+    with Image.open(io.BytesIO(mask_png)) as image:
+        rgb = image.convert("RGB")
+    # Integer sums: mean > 127.5 <=> R + G + B >= 383. "L" with equal weights rounds sum/3, and no sum
+    # lands on a .5 there, so L >= 128 is the same test without Python loops over the pixels.
+    gray = rgb.convert("L", matrix=(1 / 3, 1 / 3, 1 / 3, 0))
+    return gray.point(lambda v: 255 if v >= 128 else 0).getbbox() is None
+
+
+class AnimateRules:
+    uploads: Mapping[str, str] = {}
+
+    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+        trained = require_trained(model, "animations can be made")
+        check_stage_index(trained, "start_stage", int(params.get("start_stage", 0)))
+        height, width = top_stage_size(trained)
+        frames, cap = int(params["frames"]), vocabulary.ANIMATION_MAX_FRAME_PIXELS
+        if frames * height * width > cap:
+            most = max(cap // (height * width), 0)
+            raise invalid(
+                "frames",
+                f"{frames} frames of {width}x{height} are {frames * height * width:,} pixels; at most "
+                f"{cap:,} are rendered in one animation, so this model allows up to {most} frames",
+                f"at most {most} for this model",
+            )
+        return params
+
+
+RULES: dict[JobKind, KindRules] = {
+    JobKind.TRAIN: TrainRules(),
+    JobKind.SAMPLE: SampleRules(),
+    JobKind.HARMONIZE: HarmonizeRules(),
+    JobKind.ANIMATE: AnimateRules(),
+}

@@ -1,0 +1,71 @@
+"""The service's words, in one place: modes, presets, limits, job result file names.
+
+Training's words belong to the engine (`engine.config`, torch-free, imported from there so they cannot
+drift); the rest are the service's own choices, tighter than the engine's where a request must stay cheap.
+API schemas, core's validation and the worker read them from here. `tests/worker/test_worker_vocabulary.py`
+holds the API's published bounds to what the engine really accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from engine.config import (
+    IMAGE_SIZE_RANGE,
+    ITERS_PER_STAGE_RANGE,
+    MODES,
+    PRESETS,
+    TRAIN_STAGES_RANGE,
+    Mode,
+    Preset,
+)
+
+__all__ = [
+    "IMAGE_SIZE_RANGE",
+    "ITERS_PER_STAGE_RANGE",
+    "MODES",
+    "PRESETS",
+    "TRAIN_STAGES_RANGE",
+    "Mode",
+    "Preset",
+]
+
+# --- training (POST /v1/models) ----------------------------------------------------------------------------
+MAX_STAGE_INDEX: Final = TRAIN_STAGES_RANGE[1] - 1  # `stage`/`start_stage` of any model is below this + 1
+SEED_MAX: Final = 2**31 - 1
+
+# --- sampling (POST /v1/models/{id}/samples) ---------------------------------------------------------------
+SAMPLES_PER_JOB_MAX: Final = 32
+SAMPLE_SCALE_RANGE: Final = (0.5, 2.0)  # output size relative to the training image, per axis
+SAMPLE_BATCH: Final = 8  # images per generator call in the worker: bounds memory for large n at 2x scale
+
+# --- harmonization (POST /v1/models/{id}/harmonizations) --------------------------------------------------
+# About a tenth of a stage's training, as in the original's harmonization fine-tuning, and a tenth of the
+# quick preset's 200 x 3 for a CPU model.
+FINE_TUNE_ITERS_DEFAULT: Final[dict[Preset, int]] = {"paper": 500, "quick": 50}
+FINE_TUNE_ITERS_RANGE: Final = (1, 5000)
+
+# --- animation (POST /v1/models/{id}/animations) -----------------------------------------------------------
+AnimationFormat = Literal["gif", "webp"]
+ANIMATION_FORMATS: Final[tuple[AnimationFormat, ...]] = ("gif", "webp")
+ANIMATION_MEDIA_TYPES: Final[dict[AnimationFormat, str]] = {"gif": "image/gif", "webp": "image/webp"}
+ANIMATION_FRAMES_RANGE: Final = (2, 500)
+ANIMATION_FPS_RANGE: Final = (1.0, 50.0)
+# frames x pixels per frame: 100 frames of a 250 x 167 model is 4.2 M; a 1024-px model gets ~40 frames
+ANIMATION_MAX_FRAME_PIXELS: Final = 40_000_000
+
+# --- a job's stored files (models/{model_id}/jobs/{job_id}/{name}) ------------------------------------------
+NAIVE_FILE: Final = "naive.png"
+MASK_FILE: Final = "mask.png"
+RESULT_FILE: Final = "result.png"
+CHECKPOINT_FILE: Final = "checkpoint.safetensors"
+ANIMATION_FILES: Final = {fmt: f"animation.{fmt}" for fmt in ANIMATION_FORMATS}
+JOB_FILE_NAMES: Final = frozenset(
+    {NAIVE_FILE, MASK_FILE, RESULT_FILE, CHECKPOINT_FILE, *ANIMATION_FILES.values()}
+)
+# what each downloadable file is served as
+MEDIA_TYPES: Final = {
+    RESULT_FILE: "image/png",
+    CHECKPOINT_FILE: "application/octet-stream",
+    **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
+}

@@ -1,0 +1,89 @@
+"""What job kinds read and write besides rows: the model's checkpoint, sample images, a job's output files.
+
+Writers store objects and return what `outcomes.commit_result` needs (rows and the keys this attempt owns);
+nothing here commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+import engine
+from core.models import Job, Model, Sample, utcnow
+from core.service import new_sample_id
+from core.storage import job_output_key, sample_key
+from core.vocabulary import MEDIA_TYPES, SAMPLE_BATCH
+from worker.runtime import WorkerContext
+
+
+class MissingCheckpoint(ValueError):
+    pass
+
+
+def load_trained(ctx: WorkerContext, model: Model) -> engine.TrainedModel:
+    if not model.checkpoint_key:
+        raise MissingCheckpoint("the model has no checkpoint; train it first")
+    return engine.checkpoint.from_bytes(ctx.storage.get(model.checkpoint_key), device=ctx.device)
+
+
+def sample_in_batches(
+    trained: engine.TrainedModel,
+    n: int,
+    rng: torch.Generator,
+    scale: tuple[float, float] = (1.0, 1.0),
+    start_stage: int = 0,
+) -> torch.Tensor:
+    """n samples drawn SAMPLE_BATCH at a time from one generator (reproducible for a seed): [n, 3, H, W] on CPU."""
+    batches = []
+    with torch.no_grad():
+        for first in range(0, n, SAMPLE_BATCH):
+            count = min(SAMPLE_BATCH, n - first)
+            batches.append(
+                engine.sample(trained, n=count, rng=rng, scale=scale, start_stage=start_stage).cpu()
+            )
+    return torch.cat(batches)
+
+
+@dataclass
+class Stored:
+    """Objects one attempt wrote: the rows that will point at them, and the keys it alone owns."""
+
+    rows: list[Sample] = field(default_factory=list)
+    owned_keys: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # job output file names, for the job's `result`
+
+
+def store_samples(ctx: WorkerContext, job: Job, model: Model, images: torch.Tensor, preview: bool) -> Stored:
+    """images: [n, 3, H, W] in [-1, 1]. Each gets a new sample id, so its key belongs to this attempt."""
+    stored = Stored()
+    for image in images:
+        sample_id = new_sample_id()
+        png = engine.to_png_bytes(image)
+        key = sample_key(model.id, sample_id)
+        ctx.storage.put(key, png, "image/png")
+        stored.owned_keys.append(key)
+        stored.rows.append(
+            Sample(
+                id=sample_id,
+                owner_id=model.owner_id,
+                model_id=model.id,
+                job_id=job.id,
+                key=key,
+                width=int(image.shape[-1]),
+                height=int(image.shape[-2]),
+                size_bytes=len(png),
+                is_preview=preview,
+                created_at=utcnow(),
+            )
+        )
+    return stored
+
+
+def store_job_file(ctx: WorkerContext, job: Job, name: str, data: bytes, stored: Stored) -> None:
+    """One output file under this attempt's own prefix (`core.vocabulary` names it and its media type)."""
+    key = job_output_key(job.model_id, job.id, job.attempts, name)
+    ctx.storage.put(key, data, MEDIA_TYPES.get(name, "application/octet-stream"))
+    stored.owned_keys.append(key)
+    stored.files.append(name)

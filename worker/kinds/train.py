@@ -1,0 +1,105 @@
+"""The `train` job: the model's pyramid, stage by stage, with a snapshot after each stage so a re-queued job
+resumes where the last attempt stopped; then the checkpoint and a few preview samples."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import engine
+from core import jobs
+from core.models import Job, JobState, Model
+from core.storage import ObjectNotFound, checkpoint_key, stage_key
+from worker import outcomes
+from worker.artifacts import sample_in_batches, store_samples
+from worker.runtime import CancelCheck, WorkerContext, progress_reporter
+
+log = logging.getLogger(__name__)
+
+CONFIG_FIELDS = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
+
+
+def training_config(params: dict[str, Any]) -> engine.TrainConfig:
+    """The API's request params -> the engine's config. Raises ValueError with the engine's reasons."""
+    preset, mode = params.get("preset", "paper"), params.get("mode", "generation")
+    overrides = {name: params[name] for name in CONFIG_FIELDS if name in params}
+    if "max_size" in overrides and "min_size" not in overrides:
+        # A small max_size must not fall below the preset's own min_size (e.g. max_size=20 with quick's 25).
+        overrides["min_size"] = min(engine.TrainConfig.preset(preset, mode).min_size, overrides["max_size"])
+    return engine.TrainConfig.preset(preset, mode=mode, **overrides)
+
+
+def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
+    try:
+        cfg = training_config(model.params)
+        image = engine.load_image(ctx.storage.get(model.input_key))
+    except ValueError as e:
+        return outcomes.fail(ctx, job, str(e))
+    with ctx.db.transaction() as session:
+        session.get_one(Model, model.id).train_config = cfg.to_dict()
+    device = ctx.device
+    try:
+        trained = engine.train(
+            image,
+            cfg,
+            device=device,
+            rng=engine.make_rng(int(model.params.get("seed", 0)), device),
+            on_progress=progress_reporter(ctx, job),
+            should_stop=CancelCheck(ctx, job),
+            on_stage_done=_stage_snapshotter(ctx, job, model),
+            resume=_resume_from(ctx, job, model, device),
+        )
+    except engine.TrainingCanceled:
+        return outcomes.finish_canceled(ctx, job)
+    return _store(ctx, job, model, trained)
+
+
+def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Callable[[engine.TrainedModel], None]:
+    def on_stage_done(partial: engine.TrainedModel) -> None:
+        if partial.is_complete:
+            return  # the final checkpoint is stored with the result
+        ctx.storage.put(
+            stage_key(model.id, partial.stages_done - 1),
+            engine.checkpoint.to_bytes(partial),
+            "application/octet-stream",
+        )
+        with ctx.db.transaction() as session:
+            jobs.record_stage_done(session, job.id, partial.stages_done, attempt=job.attempts)
+
+    return on_stage_done
+
+
+def _resume_from(ctx: WorkerContext, job: Job, model: Model, device: str) -> engine.TrainedModel | None:
+    """A job re-queued after a crash continues from its last stored stage instead of from zero."""
+    if job.stages_done <= 0:
+        return None
+    try:
+        blob = ctx.storage.get(stage_key(model.id, job.stages_done - 1))
+    except ObjectNotFound:
+        return None
+    log.info(
+        "resuming training", extra={"job_id": job.id, "model_id": model.id, "stages_done": job.stages_done}
+    )
+    return engine.checkpoint.from_bytes(blob, device=device)
+
+
+def _store(ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedModel) -> JobState:
+    # The checkpoint key is the model's (every attempt writes the same one): shared, never deleted on losing.
+    ctx.storage.put(checkpoint_key(model.id), engine.checkpoint.to_bytes(trained), "application/octet-stream")
+    rng = engine.make_rng(int(model.params.get("seed", 0)) + 1, trained.device)
+    previews = store_samples(
+        ctx, job, model, sample_in_batches(trained, ctx.settings.preview_samples, rng), preview=True
+    )
+
+    def point_at_checkpoint(row: Model) -> None:
+        row.checkpoint_key = checkpoint_key(model.id)
+
+    return outcomes.commit_result(
+        ctx,
+        job,
+        owned_keys=previews.owned_keys,
+        shared_keys=[checkpoint_key(model.id)],
+        rows=previews.rows,
+        update_model=point_at_checkpoint,
+    )

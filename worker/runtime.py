@@ -1,0 +1,174 @@
+"""What a running job stands on: its context, transactions, the heartbeat, progress reports and the cancel check.
+
+The bottom layer of the worker (run -> kinds -> outcomes -> runtime): it knows core and the engine's progress
+type, nothing of job kinds. No transaction stays open while the GPU works: every database touch is short.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+from sqlalchemy import select
+
+import engine
+from core import jobs
+from core.db import Database
+from core.models import Job, JobState
+from core.queue import JobQueue, make_queue
+from core.settings import Settings
+from core.storage import Storage, make_storage
+from core.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MILESTONES = (25, 50, 75)  # percent; each crossing becomes a job event
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    db: Database
+    storage: Storage
+    queue: JobQueue
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def device(self) -> str:
+        # Resolved per job, in the process that trains: CUDA must not be touched before a fork.
+        if self.settings.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.settings.device
+
+    def transaction(self) -> UnitOfWork:
+        """A unit of work whose commit also sends the webhooks it wrote (`with ctx.transaction() as uow`)."""
+        return UnitOfWork(self.db, self.queue)
+
+
+def build_context(settings: Settings) -> WorkerContext:
+    return WorkerContext(
+        settings, Database(settings.database_url), make_storage(settings), make_queue(settings)
+    )
+
+
+class JobGone(Exception):
+    """The job's row was deleted (its model was deleted) while the job ran."""
+
+
+def current_state(ctx: WorkerContext, job_id: str) -> JobState:
+    with ctx.db.read() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobGone(job_id)
+        return JobState(job.state)
+
+
+class Heartbeat:
+    """While an attempt runs, a daemon thread stamps the job's `heartbeat_at` every `interval_s` (fenced by the
+    attempt number). The reaper re-queues a running job whose stamp got old: this worker died."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str, attempt: int, interval_s: float) -> None:
+        self.ctx, self.job_id, self.attempt, self.interval_s = ctx, job_id, attempt, interval_s
+        self.stopped = threading.Event()
+        self.lost = False  # the row says this attempt is over (ended, re-queued, re-claimed, deleted)
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            try:
+                with self.ctx.db.transaction() as session:
+                    alive = jobs.heartbeat(session, self.job_id, self.attempt)
+            except Exception:  # a database blip: try again next beat; the timeout allows for a few
+                log.warning("heartbeat failed", extra={"job_id": self.job_id}, exc_info=True)
+                continue
+            if not alive:
+                self.lost = True
+                return
+
+
+class ProgressReporter:
+    """Called every iteration by the engine; writes to the database at most every `interval_s`."""
+
+    def __init__(self, ctx: WorkerContext, job: Job, interval_s: float) -> None:
+        self.ctx, self.job, self.interval_s = ctx, job, interval_s
+        self.last_write = 0.0
+        self.milestones_passed = 0
+
+    def __call__(self, progress: engine.Progress) -> None:
+        now = time.monotonic()
+        final_iteration = (
+            progress.stage == progress.num_stages - 1 and progress.iteration == progress.iters_per_stage
+        )
+        if now - self.last_write < self.interval_s and not final_iteration:
+            return
+        self.last_write = now
+        data = progress_data(progress)
+        percent = 100.0 * progress.fraction_done
+        with self.ctx.db.transaction() as session:
+            if not jobs.record_progress(session, self.job.id, data, attempt=self.job.attempts):
+                return
+            while (
+                self.milestones_passed < len(PROGRESS_MILESTONES)
+                and percent >= PROGRESS_MILESTONES[self.milestones_passed]
+            ):
+                message = f"{PROGRESS_MILESTONES[self.milestones_passed]}% done"
+                jobs.add_event(session, self.job.id, "progress", message, data)
+                self.milestones_passed += 1
+        log.info("training progress", extra={"job_id": self.job.id, "model_id": self.job.model_id, **data})
+
+
+def progress_data(progress: engine.Progress) -> dict[str, object]:
+    return {
+        "stage": progress.stage,
+        "num_stages": progress.num_stages,
+        "iteration": progress.iteration,
+        "iters_per_stage": progress.iters_per_stage,
+        "percent": round(100.0 * progress.fraction_done, 1),
+        "elapsed_s": round(progress.elapsed_s, 2),
+        "eta_s": None if progress.eta_s is None else round(progress.eta_s, 1),
+        "losses": {k: round(v, 5) for k, v in progress.losses.items()},
+    }
+
+
+class CancelCheck:
+    """The engine's `should_stop`: re-reads the job's cancel flag at most every `interval_s`. Also stops when
+    the attempt is no longer ours (a reaper re-queued the job and another worker claimed it)."""
+
+    def __init__(self, ctx: WorkerContext, job: Job) -> None:
+        self.ctx, self.job_id, self.attempt = ctx, job.id, job.attempts
+        self.interval_s = ctx.settings.cancel_poll_interval_s
+        self.last_check = time.monotonic()
+        self.stop = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self.stop or now - self.last_check < self.interval_s:
+            return self.stop
+        self.last_check = now
+        with self.ctx.db.read() as session:
+            query = select(Job.cancel_requested, Job.state, Job.attempts).where(Job.id == self.job_id)
+            row = session.execute(query).first()
+        self.stop = (
+            row is None
+            or bool(row.cancel_requested)
+            or row.state != JobState.RUNNING
+            or row.attempts != self.attempt
+        )
+        return self.stop
+
+
+def progress_reporter(ctx: WorkerContext, job: Job) -> ProgressReporter:
+    return ProgressReporter(ctx, job, ctx.settings.progress_interval_s)

@@ -10,7 +10,7 @@ blob = engine.checkpoint.to_bytes(model)
 from engine import checkpoint
 from engine.config import MODES, PRESETS, TrainConfig
 from engine.fast import CapturedSampler, FastOptions
-from engine.harmonization import fine_tune, harmonize
+from engine.harmonization import COMPOSITES, fine_tune, harmonize
 from engine.image import frames_to_gif, grid, load_image, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
@@ -19,6 +19,7 @@ from engine.sampling import animate, reconstruct, sample
 from engine.training import Progress, TrainingCanceled, train
 
 __all__ = [
+    "COMPOSITES",
     "MODES",
     "PRESETS",
     "CapturedSampler",

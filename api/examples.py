@@ -20,7 +20,13 @@ MODEL_CREATE: dict[str, Any] = {
     "webhook_url": "https://example.com/hook",
 }
 SAMPLE_REQUEST: dict[str, Any] = {"n": 4, "seed": 1, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0}
-HARMONIZATION_CREATE: dict[str, Any] = {"stage": 0, "fine_tune": True, "fine_tune_iters": 50, "seed": 3}
+HARMONIZATION_CREATE: dict[str, Any] = {
+    "stage": 0,
+    "composite": "detail",
+    "fine_tune": True,
+    "fine_tune_iters": 50,
+    "seed": 3,
+}
 ANIMATION_CREATE: dict[str, Any] = {
     "frames": 100,
     "fps": 10,

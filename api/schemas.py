@@ -122,6 +122,11 @@ class HarmonizationCreate(BaseModel):
         le=v.MAX_STAGE_INDEX,
         description="injection stage: 0 (coarsest) harmonizes most; higher keeps more detail",
     )
+    composite: v.Composite = Field(
+        v.DEFAULT_COMPOSITE,
+        description="detail: keep the pasted object's own fine detail at the naive image's resolution and "
+        "take colour and texture from the model; render: the model's rendering, upsampled (the original's)",
+    )
     fine_tune: bool = Field(False, description="first fine-tune the model on the naive image (slower)")
     fine_tune_iters: int | None = Field(
         None,

@@ -11,21 +11,27 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from engine.config import (
+    COMPOSITES,
+    DEFAULT_COMPOSITE,
     IMAGE_SIZE_RANGE,
     ITERS_PER_STAGE_RANGE,
     MODES,
     PRESETS,
     TRAIN_STAGES_RANGE,
+    Composite,
     Mode,
     Preset,
 )
 
 __all__ = [
+    "COMPOSITES",
+    "DEFAULT_COMPOSITE",
     "IMAGE_SIZE_RANGE",
     "ITERS_PER_STAGE_RANGE",
     "MODES",
     "PRESETS",
     "TRAIN_STAGES_RANGE",
+    "Composite",
     "Mode",
     "Preset",
 ]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine import checkpoint
-    from engine.config import MODES, PRESETS, TrainConfig
+    from engine.config import COMPOSITES, MODES, PRESETS, TrainConfig
     from engine.fast import CapturedSampler, FastOptions
     from engine.geometry import stage_sizes
     from engine.harmonization import fine_tune, harmonize
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from engine.training import Progress, TrainingCanceled, train
 
 _HOME = {
+    "COMPOSITES": "engine.config",
     "MODES": "engine.config",
     "PRESETS": "engine.config",
     "TrainConfig": "engine.config",
@@ -54,6 +55,7 @@ _HOME = {
 _SUBMODULES = ("checkpoint",)
 
 __all__ = [
+    "COMPOSITES",
     "MODES",
     "PRESETS",
     "CapturedSampler",

@@ -15,7 +15,7 @@ import torch
 
 from engine import checkpoint
 from engine.config import MODES, PRESETS, TrainConfig
-from engine.harmonization import fine_tune, harmonize
+from engine.harmonization import COMPOSITES, DEFAULT_COMPOSITE, fine_tune, harmonize
 from engine.image import frames_to_gif, grid, load_image, to_pil, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
@@ -176,7 +176,7 @@ def command_harmonize(args: argparse.Namespace) -> int:
         tuned = Path(args.model_dir) / "fine_tuned.safetensors"
         tuned.write_bytes(checkpoint.to_bytes(model))
         print(f"wrote {tuned}", file=sys.stderr)
-    out = harmonize(model, naive, mask, stage=args.stage, rng=rng)
+    out = harmonize(model, naive, mask, stage=args.stage, rng=rng, composite=args.composite)
     Path(args.out).write_bytes(to_png_bytes(out))
     print(f"wrote {args.out} ({out.shape[3]}x{out.shape[2]})", file=sys.stderr)
     return 0
@@ -233,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--fine-tune", action="store_true", help="first adapt the model to the naive image"
     )
     harmonizer.add_argument("--fine-tune-iters", type=int, default=500)
+    harmonizer.add_argument(
+        "--composite",
+        choices=COMPOSITES,
+        default=DEFAULT_COMPOSITE,
+        help="detail: the model's colours with the naive image's fine detail at full resolution; "
+        "render: the model's own rendering, upsampled (soft when the model is smaller than the image)",
+    )
     harmonizer.add_argument("--seed", type=int, default=0)
     harmonizer.set_defaults(run=command_harmonize)
     return parser

@@ -14,6 +14,11 @@ Mode = Literal["generation", "retarget", "animation", "harmonization", "editing"
 MODES: tuple[Mode, ...] = ("generation", "retarget", "animation", "harmonization", "editing")
 Preset = Literal["paper", "quick"]
 PRESETS: tuple[Preset, ...] = ("paper", "quick")
+# How a harmonization is blended into the naive image (engine/harmonization.py): "detail" keeps the naive
+# image's own fine detail at full resolution, "render" upsamples the model's rendering (the original's).
+Composite = Literal["detail", "render"]
+COMPOSITES: tuple[Composite, ...] = ("detail", "render")
+DEFAULT_COMPOSITE: Composite = "detail"
 # Bounds every config is checked against (`TrainConfig.problems`); the service's API offers the same ones.
 TRAIN_STAGES_RANGE = (2, 12)
 ITERS_PER_STAGE_RANGE = (1, 20000)

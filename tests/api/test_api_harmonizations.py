@@ -102,6 +102,7 @@ BAD = {
     ),
     "fine-tune-iters-without-fine-tune": ({}, {"fine_tune_iters": "5"}, 422, "validation", "fine_tune=true"),
     "unknown-field": ({}, {"fine_tune_iter": "5"}, 422, "validation", "fine_tune_iter"),
+    "unknown-composite": ({}, {"composite": "sharp"}, 422, "validation", "composite"),
 }
 
 
@@ -154,7 +155,10 @@ def test_harmonization_job_is_queued_with_its_inputs_stored(
     with Image.open(io.BytesIO(storage.get(mask_key))) as stored:
         assert stored.format == "PNG" and stored.size == (48, 40)
     plain = harmonize(client, caller, trained, scene_image(), mask_png(), seed="4")
-    assert plain.status_code == 202 and plain.json()["params"] == {"stage": 0, "fine_tune": False, "seed": 4}
+    assert plain.status_code == 202
+    assert plain.json()["params"] == {"stage": 0, "composite": "detail", "fine_tune": False, "seed": 4}
+    render = harmonize(client, caller, trained, scene_image(), mask_png(), composite="render")
+    assert render.status_code == 202 and render.json()["params"]["composite"] == "render"
 
 
 def test_idempotency_key_replays_and_refuses_another_mask(

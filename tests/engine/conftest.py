@@ -26,6 +26,13 @@ def synthetic_image(height: int = 40, width: int = 48, seed: int = 0) -> torch.T
     return image.unsqueeze(0)
 
 
+def checkerboard(height: int, width: int, cell: int = 2) -> torch.Tensor:
+    """[H, W] of 0 and 1 in cell x cell squares: detail at the finest scale, with sharp edges."""
+    rows = torch.arange(height)[:, None] // cell
+    cols = torch.arange(width)[None, :] // cell
+    return ((rows + cols) % 2).float()
+
+
 def tiny_config(**overrides: object) -> TrainConfig:
     values: dict = {"train_stages": 2, "iters_per_stage": 8, "max_size": 32, "min_size": 16}
     values.update(overrides)

@@ -71,3 +71,10 @@ def test_harmonize_with_fine_tuning(tmp_path: Path) -> None:
     )
     assert Image.open(out).size == (60, 50)
     assert (model_dir / "fine_tuned.safetensors").exists()
+    by_composite = {}
+    for composite in ("detail", "render"):
+        args[-1] = str(tmp_path / f"{composite}.png")
+        assert main(["--device", "cpu", "harmonize", str(model_dir), *args, "--composite", composite]) == 0
+        by_composite[composite] = Image.open(args[-1]).convert("RGB")
+    assert by_composite["detail"].size == by_composite["render"].size == (60, 50)
+    assert by_composite["detail"].tobytes() != by_composite["render"].tobytes()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import engine
 from core.models import Job, JobState, Model
 from core.storage import ObjectNotFound, job_object_key
-from core.vocabulary import CHECKPOINT_FILE, MASK_FILE, NAIVE_FILE, RESULT_FILE
+from core.vocabulary import CHECKPOINT_FILE, DEFAULT_COMPOSITE, MASK_FILE, NAIVE_FILE, RESULT_FILE
 from worker import outcomes
 from worker.artifacts import Stored, load_trained, store_job_file
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter
@@ -36,7 +36,10 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
                 on_progress=progress_reporter(ctx, job),
                 should_stop=CancelCheck(ctx, job),
             )
-        out = engine.harmonize(trained, naive, mask, stage=int(params.get("stage", 0)), rng=rng)
+        composite = params.get("composite", DEFAULT_COMPOSITE)  # jobs queued before the option: its default
+        out = engine.harmonize(
+            trained, naive, mask, stage=int(params.get("stage", 0)), rng=rng, composite=composite
+        )
     except engine.TrainingCanceled:
         return outcomes.finish_canceled(ctx, job)
     except ValueError as e:

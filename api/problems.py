@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import ServiceError
+from core.infra import error_roots, unavailable_dependency
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,39 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+    """Database, storage and broker errors. One that means "unavailable" (refused, reset, timed out, 5xx) is
+    a 503 with Retry-After: the client should retry, nothing is wrong with its request. Anything else is a
+    500. Handled here, not by the catch-all `Exception` handler: that one answers and then re-raises, and the
+    server closes the client's keep-alive connection, failing its next request too."""
+    dependency = unavailable_dependency(exc)
+    if dependency is None:
+        return await _unexpected(request, exc)
+    log.warning(
+        "dependency unavailable",
+        extra={
+            "path": request.url.path,
+            "dependency": dependency,
+            "error": f"{type(exc).__name__}: {exc}"[:300],
+        },
+    )
+    retry_after = request.app.state.services.settings.unavailable_retry_after_s
+    return problem(
+        503,
+        "unavailable",
+        "A dependency is unavailable",
+        f"the {dependency} is unavailable right now; retry after {retry_after} s",
+        request,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error_type in error_roots():
+        app.add_exception_handler(error_type, _dependency_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

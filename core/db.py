@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Stable constraint names so Alembic migrations are identical on SQLite and Postgres and reviewable.
@@ -34,7 +36,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, pre_ping: bool = True) -> Engine:
+def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """At checkout, a pooled connection whose socket has something to read is dead: an idle Postgres
+    connection receives nothing unless the server closed it (a restart sends its goodbye and an EOF). One
+    poll() without a round trip; raising DisconnectionError makes the pool connect afresh instead, so the
+    first request after a database restart succeeds. (A silently lost network is left to the timeouts.)"""
+    try:
+        fd = dbapi_connection.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        closed = bool(poller.poll(0))
+    except Exception as e:  # closed by the driver already
+        raise DisconnectionError(f"pooled connection unusable: {e}") from e
+    if closed:
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def make_engine(url: str, pre_ping: bool = True, connect_timeout_s: float = 5.0) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -42,12 +60,23 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # A server that does not answer must not hang a request or a worker: libpq's connect_timeout (whole
+    # seconds, at least 2) and a pool that hands out no connection after the same time count as unavailable.
+    options: dict[str, Any] = {
+        "connect_args": {"connect_timeout": max(2, round(connect_timeout_s))},
+        "pool_timeout": max(connect_timeout_s, 1.0),
+        "pool_size": 10,
+        "max_overflow": 20,
+    }
     # pre_ping: a worker holds its pool for hours of training; a connection dropped meanwhile is replaced.
     # The API checks out connections many times a second: a ping per checkout would double its round trips;
-    # there a dropped connection fails one request and invalidates the pool, and recycling bounds their age.
+    # there `_drop_closed_connection` (no round trip) catches a restarted server, and recycling bounds age.
     if pre_ping:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    return create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20)
+        engine = create_engine(url, pool_pre_ping=True, **options)
+    else:
+        engine = create_engine(url, pool_pre_ping=False, pool_recycle=1800, **options)
+    event.listen(engine, "checkout", _drop_closed_connection)
+    return engine
 
 
 class Database:
@@ -58,8 +87,8 @@ class Database:
     followed by effects (sending a new job's task, a webhook) go through `core.unit_of_work.UnitOfWork`.
     """
 
-    def __init__(self, url: str, pre_ping: bool = True) -> None:
-        self.engine = make_engine(url, pre_ping)
+    def __init__(self, url: str, pre_ping: bool = True, connect_timeout_s: float = 5.0) -> None:
+        self.engine = make_engine(url, pre_ping, connect_timeout_s)
         self.new_session = sessionmaker(self.engine, expire_on_commit=False)
 
     def read(self) -> Session:

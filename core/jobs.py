@@ -93,11 +93,17 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> bool
         return False
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
-    if job.attempts > max_attempts:
+    if counted_attempts(job) > max_attempts:
         fail(session, job, f"gave up after {max_attempts} attempts")
         return False
     add_event(session, job_id, "started", f"attempt {job.attempts} on {worker}")
     return True
+
+
+def counted_attempts(job: Job) -> int:
+    """Claims that count against `max_attempts`: those that gave the job back because a dependency was
+    unavailable do not (the job did nothing wrong)."""
+    return job.attempts - (job.given_back or 0)
 
 
 def next_queued_job_id(session: Session) -> str | None:
@@ -122,8 +128,15 @@ def heartbeat(session: Session, job_id: str, attempt: int) -> bool:
 
 
 def record_stage_done(session: Session, job_id: str, stages_done: int, attempt: int | None = None) -> bool:
+    """A finished stage is progress: an outage that gave the job back before is over (`unavailable_since`)."""
     won = _conditional_update(
-        session, job_id, JobState.RUNNING, attempt, stages_done=stages_done, heartbeat_at=utcnow()
+        session,
+        job_id,
+        JobState.RUNNING,
+        attempt,
+        stages_done=stages_done,
+        heartbeat_at=utcnow(),
+        unavailable_since=None,
     )
     if won:
         add_event(
@@ -197,6 +210,43 @@ def mark_canceled(session: Session, job: Job, attempt: int | None = None) -> boo
     )
 
 
+def give_back(session: Session, job: Job, reason: str, outage_limit_s: float) -> str | None:
+    """running -> queued by the attempt itself, because a dependency stayed unavailable (`reason` says
+    which): not the job's fault, so the attempt is not counted (`given_back` + 1) and the next claim resumes
+    from the last stage snapshot. Once the outage has lasted `outage_limit_s` since the first give-back, the job
+    fails with that reason instead. Returns "queued", "failed", or None when this attempt no longer owns it."""
+    fresh = session.get(Job, job.id, populate_existing=True)
+    if fresh is None or fresh.state != JobState.RUNNING or fresh.attempts != job.attempts:
+        return None
+    now = utcnow()
+    since = fresh.unavailable_since or now
+    if (now - since).total_seconds() >= outage_limit_s:
+        why = f"{reason}; infrastructure unavailable for more than {outage_limit_s:g} s, gave up"
+        return "failed" if fail(session, fresh, why, attempt=job.attempts) else None
+    won = _conditional_update(
+        session,
+        job.id,
+        JobState.RUNNING,
+        job.attempts,
+        state=JobState.QUEUED.value,
+        worker=None,
+        heartbeat_at=now,  # queued since now: the stranded-message check waits its grace from here
+        given_back=Job.given_back + 1,
+        unavailable_since=since,
+    )
+    if not won:
+        return None
+    add_event(
+        session,
+        job.id,
+        "given_back",
+        f"{reason}; back to queued, attempt {job.attempts} not counted",
+        {"attempt": job.attempts, "stages_done": fresh.stages_done},
+    )
+    log.warning("job given back", extra={"job_id": job.id, "attempt": job.attempts, "reason": reason})
+    return "queued"
+
+
 def request_cancel(session: Session, job: Job) -> bool:
     """A queued job is canceled at once; a running one gets the flag its training loop polls.
     Returns False when the job already ended (nothing to cancel)."""
@@ -207,6 +257,15 @@ def request_cancel(session: Session, job: Job) -> bool:
         add_event(session, job.id, "cancel_requested", "cancel requested; the worker stops within seconds")
         session.get_one(Job, job.id, populate_existing=True)
     return flagged
+
+
+def database_started_at(session: Session) -> dt.datetime | None:
+    """When the database server last started (Postgres); None where unknown. Heartbeats cannot land while it
+    is down, so a restart makes every running job look stale although its worker is alive and retrying."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    started = session.scalar(select(func.pg_postmaster_start_time()))
+    return started if isinstance(started, dt.datetime) else None
 
 
 def stale_running_jobs(session: Session, older_than: dt.timedelta, limit: int = 100) -> list[Job]:
@@ -242,7 +301,7 @@ def reap(session: Session, job: Job, older_than: dt.timedelta, max_attempts: int
         assert isinstance(result, CursorResult)
         return result.rowcount == 1
 
-    if job.attempts >= max_attempts:
+    if counted_attempts(job) >= max_attempts:
         if not won({"heartbeat_at": utcnow()}):  # take the job first, so only one reaper fails it
             return None
         failed = fail(session, job, f"{reason} on attempt {job.attempts} of {max_attempts}; gave up")

@@ -43,7 +43,13 @@ def reap_stale_jobs(
     to_send: list[tuple[str, JobKind]] = []
     with db.read() as session:
         stale = [(job.id, job) for job in jobs.stale_running_jobs(session, timeout)]
+        started = jobs.database_started_at(session) if older_than_s is None else None
         session.expunge_all()
+    if stale and started is not None and started > utcnow() - timeout:
+        # The database came back less than a heartbeat timeout ago: the heartbeats it missed while down
+        # prove nothing about the workers (they retry and write again within seconds). Wait.
+        log.info("database restarted recently; stale heartbeats not reaped yet", extra={"count": len(stale)})
+        stale = []
     for job_id, job in stale:
         # One short transaction per job: its state change, event and webhook outbox row commit together;
         # the unit of work sends the webhook of a job that failed for good right after the commit.
@@ -76,14 +82,17 @@ def reap_stale_jobs(
     return reaped
 
 
-def resend_stranded(db: Database, queue: JobQueue, settings: Settings) -> list[str]:
-    """Queued jobs whose task message died with a worker (reserved, then SIGKILL before the claim) are sent
-    again. Only where the queue can tell which messages are alive (Redis); a duplicate is harmless anyway:
-    claiming is a conditional UPDATE."""
+def resend_stranded(
+    db: Database, queue: JobQueue, settings: Settings, grace_s: float | None = None
+) -> list[str]:
+    """Queued jobs whose task message died with a worker (reserved, then SIGKILL before the claim) or with
+    the broker (a Redis restarted empty) are sent again. Only where the queue can tell which messages are
+    alive (Redis); a duplicate is harmless anyway: claiming is a conditional UPDATE. `grace_s` (default: the
+    heartbeat timeout) spares jobs queued so recently that their own send may still be on its way."""
     pending_of = getattr(queue, "pending_job_ids", None)
     if pending_of is None:
         return []
-    grace = dt.timedelta(seconds=settings.heartbeat_timeout_s)
+    grace = dt.timedelta(seconds=settings.heartbeat_timeout_s if grace_s is None else grace_s)
     with db.read() as session:
         # Old enough that the API's send-after-commit (or the reaper's own re-send) has surely happened.
         candidates = jobs.queued_jobs(session, older_than=grace)
@@ -110,6 +119,21 @@ def resend_stranded(db: Database, queue: JobQueue, settings: Settings) -> list[s
     return resent
 
 
+RECONNECT_GRACE_S = 1.0
+
+
+def recover_after_connect(db: Database, queue: JobQueue, settings: Settings) -> Reaped:
+    """A worker (re)connected to the broker: at start, or after the broker was lost (a Redis restarted empty
+    lost every waiting message). Reap, then re-send every queued job without a live message at once, instead
+    of waiting for the periodic pass and its heartbeat-long grace."""
+    reaped = reap_stale_jobs(db, queue, settings)
+    more = resend_stranded(db, queue, settings, grace_s=RECONNECT_GRACE_S)
+    reaped.resent = sorted(set(reaped.resent) | set(more))
+    if more:
+        log.warning("re-sent jobs after a broker connection", extra={"count": len(more)})
+    return reaped
+
+
 # --- data lifecycle -----------------------------------------------------------------------------------------
 
 
@@ -128,17 +152,43 @@ def _owner_id_of(key: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def _sample_id_of(key: str) -> str | None:
+    """The sample id of `models/{model_id}/samples/{sample_id}.png`, else None."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == "models" and parts[2] == "samples" and parts[3].endswith(".png"):
+        return parts[3].removesuffix(".png")
+    return None
+
+
+def _remove_samples_without_rows(db: Database, storage: Storage, keys_by_id: dict[str, str]) -> int:
+    ids = list(keys_by_id)
+    removed = 0
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        with db.read() as session:
+            alive = set(session.scalars(select(Sample.id).where(Sample.id.in_(batch))))
+        for orphan in set(batch) - alive:
+            storage.delete(keys_by_id[orphan])
+            removed += 1
+    return removed
+
+
 def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta) -> int:
     """Objects under models/{id}/ or jobs/{id}/ whose row is gone (a crash between writing objects and
     committing the row, a delete that failed half-way). Only prefixes whose newest object is older than
-    `grace` go: an upload in flight writes its objects before its row."""
+    `grace` go: an upload in flight writes its objects before its row. Also sample images of a live model
+    with no sample row: an attempt stored them and lost its success commit (the database went away)."""
     newest: dict[tuple[str, str], dt.datetime] = {}
+    cutoff = utcnow() - grace
+    old_samples: dict[str, str] = {}  # sample id -> key
     for top in ("models/", "jobs/"):
         for key, modified in storage.list_objects(top):
             owner = _owner_id_of(key)
             if owner is not None:
                 newest[owner] = max(modified, newest.get(owner, modified))
-    cutoff = utcnow() - grace
+            sample_id = _sample_id_of(key)
+            if sample_id is not None and modified < cutoff:
+                old_samples[sample_id] = key
     candidates = [owner for owner, modified in newest.items() if modified < cutoff]
     removed = 0
     for table, column in (("models", Model.id), ("jobs", Job.id)):
@@ -152,6 +202,7 @@ def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta)
                     removed += storage.delete_prefix(f"{table}/{orphan}/")
                 except ValueError:  # not one of our ids: leave it to a human
                     log.warning("unexpected object prefix", extra={"prefix": f"{table}/{orphan}/"})
+    removed += _remove_samples_without_rows(db, storage, old_samples)
     if removed:
         log.warning("orphaned objects removed", extra={"count": removed})
     return removed

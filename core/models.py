@@ -133,7 +133,11 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims; fences each attempt's writes
+    # attempts that gave the job back because a dependency was unavailable: not counted against max_attempts
+    given_back: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # when the first give-back of the current outage happened; the job fails once that lasts too long
+    unavailable_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     stages_done: Mapped[int] = mapped_column(Integer, default=0)  # finished stages with a stored snapshot
     error: Mapped[str | None] = mapped_column(Text)

@@ -60,7 +60,12 @@ def configure_celery(app: Celery, settings: Settings) -> None:
         result_serializer="json",
         result_backend=None,  # state lives in the database
         task_ignore_result=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        # A broker that does not answer costs seconds, not minutes: the API answers 503, the worker retries.
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "socket_connect_timeout": settings.broker_connect_timeout_s,
+        },
+        broker_connection_timeout=settings.broker_connect_timeout_s,
         broker_connection_retry_on_startup=True,
         task_default_queue=settings.gpu_queue,
     )

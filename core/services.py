@@ -27,7 +27,7 @@ def build_services(
     """Create it after a fork, never before (the database pool must not be shared between processes)."""
     return Services(
         settings=settings,
-        db=Database(settings.database_url, pre_ping=pre_ping),
+        db=Database(settings.database_url, pre_ping, settings.database_connect_timeout_s),
         storage=storage or make_storage(settings),
         queue=queue or make_queue(settings),
     )

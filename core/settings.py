@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         description="Redis visibility timeout; must exceed the longest job or tasks are redelivered",
     )
     task_time_limit_s: int = Field(24 * 3600, description="hard time limit of one task")
+    database_connect_timeout_s: float = Field(
+        5.0, description="a database connection not established within this counts as unavailable"
+    )
+    broker_connect_timeout_s: float = Field(
+        3.0, description="a broker connection not established within this counts as unavailable"
+    )
+    broker_reconnect_max_s: float = Field(
+        2.0, description="longest wait between a worker's attempts to reconnect to a lost broker"
+    )
 
     # --- object storage ---
     storage_backend: Literal["local", "s3"] = Field(
@@ -48,6 +57,15 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = Field(None, description="S3 credentials; None uses boto3's default chain")
     s3_secret_access_key: str | None = Field(None, description="S3 credentials")
     presign_expiry_s: int = Field(900, description="lifetime of presigned download URLs")
+    storage_connect_timeout_s: float = Field(
+        2.0, description="an S3 connection not established within this is retried, then unavailable"
+    )
+    storage_read_timeout_s: float = Field(
+        10.0, description="an S3 socket silent for this long is retried, then unavailable"
+    )
+    storage_max_attempts: int = Field(
+        2, description="tries of one S3 call (the first included) before it counts as unavailable"
+    )
 
     # --- HTTP API ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted image file")
@@ -83,6 +101,18 @@ class Settings(BaseSettings):
         60.0, description="a running job whose heartbeat is older than this is re-queued by the reaper"
     )
     reaper_interval_s: float = Field(30.0, description="how often Celery beat runs the crash reaper")
+    infra_retry_s: float = Field(
+        120.0,
+        description="a running job retries an unavailable database, broker or storage this long, then "
+        "goes back to `queued` without spending an attempt",
+    )
+    infra_outage_limit_s: float = Field(
+        1800.0,
+        description="a job given back for unavailable infrastructure fails once the outage has lasted this long",
+    )
+    unavailable_retry_after_s: int = Field(
+        5, description="Retry-After sent with a 503 while the database, broker or storage is unavailable"
+    )
 
     worker_metrics_port: int = Field(
         0, description="Prometheus port of a Celery worker's main process (0: off; compose uses 9101)"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.ids import is_valid_id
+from core.infra import retry_unavailable
 from core.settings import Settings
 from core.vocabulary import JOB_FILE_NAMES
 
@@ -191,7 +192,14 @@ class S3Storage:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id,
             aws_secret_access_key=settings.s3_secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+            # Bounded: a storage that refuses or stops answering costs a few seconds, then the caller sees an
+            # unavailable error (the API a 503, the worker its own retry); botocore's defaults wait 60 s.
+            config=Config(
+                connect_timeout=settings.storage_connect_timeout_s,
+                read_timeout=settings.storage_read_timeout_s,
+                retries={"max_attempts": settings.storage_max_attempts, "mode": "standard"},
+                signature_version="s3v4",
+            ),
         )
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
@@ -260,6 +268,45 @@ class S3Storage:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
+
+
+class RetryingStorage:
+    """A storage whose calls are retried while the storage is unavailable (refused, timed out, 5xx), for up
+    to `budget_s` each; then `core.infra.StillUnavailable`. The worker's: a blink must not fail a job. The API
+    keeps the plain one (its client gets a 503 at once and retries itself)."""
+
+    def __init__(self, inner: Storage, budget_s: float) -> None:
+        self.inner, self.budget_s = inner, budget_s
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        retry_unavailable(lambda: self.inner.put(key, data, content_type), self.budget_s, "storage put")
+
+    def get(self, key: str) -> bytes:
+        return retry_unavailable(lambda: self.inner.get(key), self.budget_s, "storage get")
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        return self.inner.iter_chunks(key)
+
+    def exists(self, key: str) -> bool:
+        return retry_unavailable(lambda: self.inner.exists(key), self.budget_s, "storage exists")
+
+    def delete(self, key: str) -> None:
+        retry_unavailable(lambda: self.inner.delete(key), self.budget_s, "storage delete")
+
+    def delete_prefix(self, prefix: str) -> int:
+        return retry_unavailable(lambda: self.inner.delete_prefix(prefix), self.budget_s, "storage delete")
+
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        listed = retry_unavailable(
+            lambda: list(self.inner.list_objects(prefix)), self.budget_s, "storage list"
+        )
+        return iter(listed)
+
+    def presigned_url(self, key: str) -> str | None:
+        return self.inner.presigned_url(key)
+
+    def check(self) -> None:
+        self.inner.check()
 
 
 def make_storage(settings: Settings) -> Storage:

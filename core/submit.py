@@ -9,8 +9,7 @@ storing the inputs, inserting the rows, remembering the response, committing, an
    parallel requests of one owner accept exactly the room that is left (Postgres row lock; SQLite's single
    writer), and nothing is visible before it is complete;
 3. after the commit the unit of work sends the task. If the broker is down the job can never run: it is
-   failed with the reason, its Idempotency-Key forgotten (the client's retry must really retry), and the
-   client gets a 503.
+   undone (rows, objects, Idempotency-Key; no webhook), and the client gets a 503 with Retry-After.
 A failure before the commit deletes the objects written in step 1.
 """
 
@@ -22,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,7 +110,7 @@ def submit(services: Services, request: JobRequest, respond: Respond) -> Submitt
                 raise
             return Submitted(None, None, twin)
         except EnqueueFailed as e:
-            _abandon(uow, job, request, e)
+            _abandon(services, uow, job, request, e)
     log.info("job submitted", extra={"kind": request.kind.value, "job_id": job_id, "model_id": model_id})
     return Submitted(job_id, model_id)
 
@@ -232,11 +231,31 @@ def _create_model(session: Session, request: JobRequest, model_id: str, params: 
     return model
 
 
-def _abandon(uow: UnitOfWork, job: Job, request: JobRequest, error: EnqueueFailed) -> None:
-    """The job committed but its task could not be sent: nothing would ever run it."""
-    log.error("could not enqueue job", extra={"job_id": job.id, "error": str(error)})
-    jobs.fail(uow.session, job, "the job queue was unreachable; submit again", expected=JobState.QUEUED)
+def _abandon(
+    services: Services, uow: UnitOfWork, job: Job, request: JobRequest, error: EnqueueFailed
+) -> None:
+    """The job committed but its task could not be sent (the broker is down): nothing would ever run it, and
+    the client gets a 503, not the job's id. So none of it may stay: the rows go (a new model with its job,
+    or the job; their events cascade), then the stored inputs, and the Idempotency-Key is forgotten (the
+    client's retry must really retry). No final state, so no webhook for an id the client never got."""
+    log.error("could not enqueue job; submission undone", extra={"job_id": job.id, "error": str(error)})
+    if request.new_model:
+        uow.session.execute(delete(Model).where(Model.id == job.model_id))
+    else:
+        uow.session.execute(delete(Job).where(Job.id == job.id))
     if request.idempotency_key:
         idempotency.forget(uow.session, request.owner_id, request.idempotency_key)
     uow.commit()
-    raise ServiceUnavailable("the job queue is unreachable; try again shortly") from error
+    try:
+        if request.new_model:
+            services.storage.delete_prefix(model_prefix(job.model_id))
+        else:
+            services.storage.delete_prefix(job_objects_prefix(job.model_id, job.id))
+    except Exception:  # the orphan sweep removes them later
+        log.warning(
+            "could not delete an undone submission's objects", extra={"job_id": job.id}, exc_info=True
+        )
+    raise ServiceUnavailable(
+        "the job queue is unreachable; nothing was created, try again shortly",
+        headers={"Retry-After": str(services.settings.unavailable_retry_after_s)},
+    ) from error

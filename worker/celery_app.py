@@ -9,12 +9,16 @@ backend (state lives in the database).
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import setup_logging, worker_init, worker_process_shutdown
+from celery.worker.consumer import Consumer
 
+from core import maintenance
 from core.logs import configure_logging
 from core.queue import (
     TASK_CLEANUP,
@@ -26,6 +30,9 @@ from core.queue import (
 )
 from core.settings import Settings, get_settings
 from worker import metrics
+from worker.runtime import build_context
+
+log = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -45,6 +52,9 @@ def make_celery(settings: Settings) -> Celery:
         task_soft_time_limit=max(settings.task_time_limit_s - 60, 1),
         task_routes={**gpu_routes, **webhook_routes},
         worker_hijack_root_logger=False,
+        # A lost broker is retried for ever (the default gives up after 100 tries), at short intervals.
+        broker_connection_max_retries=None,
+        worker_consumer="worker.celery_app:QuickReconnectConsumer",
         worker_send_task_events=False,
         # Celery beat (`celery -A worker.celery_app beat`) sends due webhook retries; direct sends cover the first try.
         # The crash reaper re-queues jobs whose worker died; cleanup removes orphaned objects and old records.
@@ -69,8 +79,46 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+class QuickReconnectConsumer(Consumer):  # type: ignore[misc]
+    """Celery's consumer reconnects to a lost broker after pauses of 2, 4, 6, ... up to 30 s: a worker could
+    sit idle for half a minute after Redis came back. Here the pauses stay under `broker_reconnect_max_s`."""
+
+    def ensure_connected(self, conn: Any) -> Any:
+        ensure = conn.ensure_connection
+        pause = settings.broker_reconnect_max_s
+
+        def quickly(*args: Any, **kwargs: Any) -> Any:
+            kwargs.update(interval_start=pause / 2, interval_step=pause / 2, interval_max=pause)
+            return ensure(*args, **kwargs)
+
+        conn.ensure_connection = quickly
+        return super().ensure_connected(conn)
+
+
+class RecoverOnConnect(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Each time the worker's consumer (re)connects to the broker, at start or after the broker was lost,
+    reap and re-send every queued job without a live message at once (a Redis restarted empty lost them
+    all). In a thread of the main process, with a throwaway context: no connection is inherited by the pool."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent: Any) -> None:
+        threading.Thread(target=_recover, name="recover-on-connect", daemon=True).start()
+
+
+def _recover() -> None:
+    ctx = build_context(settings)
+    try:
+        maintenance.recover_after_connect(ctx.db, ctx.queue, settings)
+    except Exception:
+        log.exception("recovery after connecting to the broker failed; the periodic reaper retries")
+    finally:
+        ctx.db.dispose()
+
+
 settings = get_settings()
 app = make_celery(settings)
+app.steps["consumer"].add(RecoverOnConnect)
 
 
 @setup_logging.connect

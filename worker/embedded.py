@@ -67,16 +67,16 @@ def work_forever(ctx: WorkerContext, stop: threading.Event, api: subprocess.Pope
         if api.poll() is not None:
             log.error("the API process exited (port taken?); stopping", extra={"exit_code": api.returncode})
             return 1
-        with ctx.db.read() as session:
-            job_id = jobs.next_queued_job_id(session)
-        if job_id is None:
-            stop.wait(ctx.settings.embedded_poll_interval_s)
-            continue
+        job_id = None
         try:
-            run_job(ctx, job_id)
-        except Exception:  # e.g. the database went away mid-job; keep serving, the job is left running
+            with ctx.db.read() as session:
+                job_id = jobs.next_queued_job_id(session)
+            if job_id is not None:
+                run_job(ctx, job_id)
+                continue
+        except Exception:  # e.g. the database stayed away: the job is still queued; poll again
             log.exception("job run failed", extra={"job_id": job_id})
-            stop.wait(ctx.settings.embedded_poll_interval_s)
+        stop.wait(ctx.settings.embedded_poll_interval_s)
     return 0
 
 

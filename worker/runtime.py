@@ -11,7 +11,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from sqlalchemy import select
@@ -19,13 +21,15 @@ from sqlalchemy import select
 import engine
 from core import jobs
 from core.db import Database
+from core.infra import is_unavailable, retry_unavailable
 from core.models import Job, JobState
 from core.queue import JobQueue, make_queue
 from core.settings import Settings
-from core.storage import Storage, make_storage
+from core.storage import RetryingStorage, Storage, make_storage
 from core.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROGRESS_MILESTONES = (25, 50, 75)  # percent; each crossing becomes a job event
 
@@ -49,10 +53,17 @@ class WorkerContext:
         """A unit of work whose commit also sends the webhooks it wrote (`with ctx.transaction() as uow`)."""
         return UnitOfWork(self.db, self.queue)
 
+    def retry(self, fn: Callable[[], T], what: str) -> T:
+        """`fn()` retried while the database, broker or storage is unavailable, for `infra_retry_s`; then
+        `core.infra.StillUnavailable` (run_job gives the job back). `fn` must be safe to run again: a short
+        transaction of its own, or a conditional UPDATE."""
+        return retry_unavailable(fn, self.settings.infra_retry_s, what)
+
 
 def build_context(settings: Settings) -> WorkerContext:
+    db = Database(settings.database_url, connect_timeout_s=settings.database_connect_timeout_s)
     return WorkerContext(
-        settings, Database(settings.database_url), make_storage(settings), make_queue(settings)
+        settings, db, RetryingStorage(make_storage(settings), settings.infra_retry_s), make_queue(settings)
     )
 
 
@@ -61,11 +72,14 @@ class JobGone(Exception):
 
 
 def current_state(ctx: WorkerContext, job_id: str) -> JobState:
-    with ctx.db.read() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise JobGone(job_id)
-        return JobState(job.state)
+    def read() -> JobState:
+        with ctx.db.read() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise JobGone(job_id)
+            return JobState(job.state)
+
+    return ctx.retry(read, "read the job's state")
 
 
 class Heartbeat:
@@ -117,16 +131,23 @@ class ProgressReporter:
         self.last_write = now
         data = progress_data(progress)
         percent = 100.0 * progress.fraction_done
-        with self.ctx.db.transaction() as session:
-            if not jobs.record_progress(session, self.job.id, data, attempt=self.job.attempts):
-                return
-            while (
-                self.milestones_passed < len(PROGRESS_MILESTONES)
-                and percent >= PROGRESS_MILESTONES[self.milestones_passed]
-            ):
-                message = f"{PROGRESS_MILESTONES[self.milestones_passed]}% done"
-                jobs.add_event(session, self.job.id, "progress", message, data)
-                self.milestones_passed += 1
+        try:
+            with self.ctx.db.transaction() as session:
+                if not jobs.record_progress(session, self.job.id, data, attempt=self.job.attempts):
+                    return
+                while (
+                    self.milestones_passed < len(PROGRESS_MILESTONES)
+                    and percent >= PROGRESS_MILESTONES[self.milestones_passed]
+                ):
+                    message = f"{PROGRESS_MILESTONES[self.milestones_passed]}% done"
+                    jobs.add_event(session, self.job.id, "progress", message, data)
+                    self.milestones_passed += 1
+        except Exception as e:
+            if not is_unavailable(e):
+                raise
+            # Progress is a report, not the work: training goes on, the next report writes again.
+            log.warning("progress not recorded; database unavailable", extra={"job_id": self.job.id})
+            return
         log.info("training progress", extra={"job_id": self.job.id, "model_id": self.job.model_id, **data})
 
 
@@ -158,9 +179,14 @@ class CancelCheck:
         if self.stop or now - self.last_check < self.interval_s:
             return self.stop
         self.last_check = now
-        with self.ctx.db.read() as session:
-            query = select(Job.cancel_requested, Job.state, Job.attempts).where(Job.id == self.job_id)
-            row = session.execute(query).first()
+        try:
+            with self.ctx.db.read() as session:
+                query = select(Job.cancel_requested, Job.state, Job.attempts).where(Job.id == self.job_id)
+                row = session.execute(query).first()
+        except Exception as e:
+            if not is_unavailable(e):
+                raise
+            return self.stop  # the database is away: keep training, ask again at the next check
         self.stop = (
             row is None
             or bool(row.cancel_requested)

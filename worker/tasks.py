@@ -7,11 +7,11 @@ the job's row says what to run.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from celery.signals import worker_ready
+from celery.exceptions import Reject
 
 from core import maintenance, webhooks
+from core.infra import StillUnavailable
 from core.queue import (
     TASK_CLEANUP,
     TASK_DELIVER_WEBHOOK,
@@ -36,7 +36,13 @@ def context() -> WorkerContext:
 
 
 def run_job_task(job_id: str) -> None:
-    run_job(context(), job_id)
+    try:
+        run_job(context(), job_id)
+    except StillUnavailable as e:
+        # The database stayed away while claiming: the job is still queued. Acknowledging would drop its
+        # only message; put it back instead (a worker retries it; the reconnect pass covers a lost broker).
+        log.warning("job not claimed; dependency unavailable, message put back", extra={"job_id": job_id})
+        raise Reject(str(e), requeue=True) from e
 
 
 JOB_TASKS = {kind: app.task(name=name)(run_job_task) for kind, name in TASK_FOR_KIND.items()}
@@ -70,16 +76,3 @@ def cleanup() -> dict[str, int]:
     ctx = context()
     cleaned = maintenance.cleanup(ctx.db, ctx.storage, ctx.settings)
     return dict(vars(cleaned))
-
-
-@worker_ready.connect
-def _reap_at_start(**_kwargs: Any) -> None:
-    """A worker that starts (e.g. after its node died) reaps at once instead of waiting for beat. Runs in the
-    main process: a throwaway context, so no connection is inherited by the pool's children."""
-    ctx = build_context(settings)
-    try:
-        maintenance.reap_stale_jobs(ctx.db, ctx.queue, settings)
-    except Exception:
-        log.exception("reaper at start failed")
-    finally:
-        ctx.db.dispose()

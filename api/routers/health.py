@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -14,6 +15,12 @@ from api.schemas import Health
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
+
+# /readyz answers within this, whatever hangs: a check still running then counts as unavailable (timeout).
+# The checks run in their own small pool, so a probe that hangs on a silent dependency never waits for a
+# thread of the API's request pool.
+READY_DEADLINE_S = 1.5
+_checks_pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readyz")
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
@@ -34,17 +41,22 @@ def readyz(services: ServicesDep) -> JSONResponse:
         with services.db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    for name, check in (
-        ("database", database),
-        ("broker", services.queue.check),
-        ("storage", services.storage.check),
-    ):
-        try:
-            check()
+    running: dict[str, Future[None]] = {
+        name: _checks_pool.submit(check)
+        for name, check in (
+            ("database", database),
+            ("broker", services.queue.check),
+            ("storage", services.storage.check),
+        )
+    }
+    wait(running.values(), timeout=READY_DEADLINE_S)
+    for name, future in running.items():
+        error = future.exception() if future.done() else TimeoutError("no answer in time")
+        if error is None:
             checks[name] = "ok"
-        except Exception as e:
-            log.warning("readiness check failed", extra={"check": name, "error": str(e)})
-            checks[name] = f"unavailable: {type(e).__name__}"
+            continue
+        log.warning("readiness check failed", extra={"check": name, "error": str(error)})
+        checks[name] = f"unavailable: {'timeout' if not future.done() else type(error).__name__}"
     ready = all(v == "ok" for v in checks.values())
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

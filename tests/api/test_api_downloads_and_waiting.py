@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.ids import new_id
-from core.models import Job, JobState, Model, Sample
+from core.models import Job, JobState, Model, Sample, WebhookDelivery
 from core.queue import CeleryQueue
 from core.storage import LocalStorage, checkpoint_key, sample_key
 from tests.service_fixtures import scene_image
@@ -97,17 +97,23 @@ def test_sample_request_validation_and_start_stage_bound(
     assert ok.status_code == 202 and ok.headers["location"] == f"/v1/jobs/{ok.json()['id']}"
 
 
-def test_unreachable_broker_fails_the_job_and_answers_503(
-    make_client: Any, settings: Any, caller: Any, db: Any
+def test_unreachable_broker_answers_503_and_leaves_nothing_behind(
+    make_client: Any, settings: Any, caller: Any, db: Any, storage: Any
 ) -> None:
     dead = CeleryQueue(settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"}))
     dead.app.conf.broker_connection_timeout = 1
     client = make_client(queue=dead)
     response = _post_model(client, caller)
     assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
+    assert response.headers["retry-after"] == str(settings.unavailable_retry_after_s)
+    # The client never got an id: no model, job, webhook or stored object may stay visible.
+    assert client.get("/v1/models", headers=caller.headers).json()["data"] == []
     with db.read() as session:
-        (job,) = session.scalars(select(Job).where(Job.owner_id == caller.owner_id)).all()
-        assert job.state == JobState.FAILED and "queue" in (job.error or "")
+        assert session.scalars(select(Job).where(Job.owner_id == caller.owner_id)).all() == []
+        assert (
+            session.scalars(select(WebhookDelivery).where(WebhookDelivery.owner_id == caller.owner_id)).all()
+            == []
+        )
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("unavailable")
 

@@ -36,8 +36,12 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
         image = engine.load_image(ctx.storage.get(model.input_key))
     except ValueError as e:
         return outcomes.fail(ctx, job, str(e))
-    with ctx.db.transaction() as session:
-        session.get_one(Model, model.id).train_config = cfg.to_dict()
+
+    def record_config() -> None:
+        with ctx.db.transaction() as session:
+            session.get_one(Model, model.id).train_config = cfg.to_dict()
+
+    ctx.retry(record_config, "record the training config")
     device = ctx.device
     try:
         trained = engine.train(
@@ -64,14 +68,31 @@ def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Callable[[
             engine.checkpoint.to_bytes(partial),
             "application/octet-stream",
         )
-        with ctx.db.transaction() as session:
-            jobs.record_stage_done(session, job.id, partial.stages_done, attempt=job.attempts)
+
+        def record() -> None:
+            with ctx.db.transaction() as session:
+                jobs.record_stage_done(session, job.id, partial.stages_done, attempt=job.attempts)
+
+        ctx.retry(record, "record the finished stage")
 
     return on_stage_done
 
 
 def _resume_from(ctx: WorkerContext, job: Job, model: Model, device: str) -> engine.TrainedModel | None:
-    """A job re-queued after a crash continues from its last stored stage instead of from zero."""
+    """A job re-queued after a crash continues from its last stored stage instead of from zero; one whose
+    earlier attempt finished training and lost its success commit (the database went away) starts from that
+    attempt's complete checkpoint and only stores the result."""
+    if job.attempts > 1:
+        try:
+            complete = engine.checkpoint.from_bytes(ctx.storage.get(checkpoint_key(model.id)), device=device)
+        except ObjectNotFound:
+            complete = None
+        if complete is not None and complete.is_complete:
+            log.info(
+                "training already complete; storing the result",
+                extra={"job_id": job.id, "model_id": model.id},
+            )
+            return complete
     if job.stages_done <= 0:
         return None
     try:

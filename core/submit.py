@@ -156,13 +156,16 @@ def _store_inputs(
     uploads: Mapping[str, str],
 ) -> None:
     storage = services.storage
+    # Each cleanup is registered once its first object is stored: a storage that is away fails the put and
+    # there is nothing to delete (and no second wait on a silent storage before the client gets its 503). An
+    # object stored although its put failed (the answer lost) has no row: the orphan sweep removes it.
     if request.new_model:
-        uow.on_rollback(lambda: storage.delete_prefix(model_prefix(model_id)))
         storage.put(input_key(model_id), request.new_model.image.png, "image/png")
-    if uploads:
-        uow.on_rollback(lambda: storage.delete_prefix(job_objects_prefix(model_id, job_id)))
-    for field_name, file_name in uploads.items():
+        uow.on_rollback(lambda: storage.delete_prefix(model_prefix(model_id)))
+    for index, (field_name, file_name) in enumerate(uploads.items()):
         storage.put(job_object_key(model_id, job_id, file_name), request.uploads[field_name].png, "image/png")
+        if index == 0:
+            uow.on_rollback(lambda: storage.delete_prefix(job_objects_prefix(model_id, job_id)))
 
 
 def unfinished_jobs(session: Session, owner_id: str) -> int:

@@ -126,8 +126,12 @@ class PrivatePostgres:
         pg_ctl = binary("pg_ctl")
         assert pg_ctl, "pg_ctl not found"
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        options += " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        self._run(pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.folder / "pg.log"), "-w", "start")
+        # fsync off is safe here: the tests crash the server, never the machine. Commits stay synchronous: an
+        # immediate stop must not lose what the service was told was committed.
+        options += " -c full_page_writes=off -c max_connections=200"
+        self._run(
+            pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.folder / "pg.log"), "-w", "start"
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         """`immediate`: like a crash (no shutdown checkpoint; clients' connections die at once)."""
@@ -236,11 +240,17 @@ class SwitchableProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             self._reset(sock)
 
-    def refuse(self) -> None:
-        self.mode = "refuse"
+    def _close_listener(self) -> None:
         if self.listener is not None:
+            # shutdown() first: a thread blocked in accept() keeps a closed socket listening on Linux
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)
             self.listener.close()
             self.listener = None
+
+    def refuse(self) -> None:
+        self.mode = "refuse"
+        self._close_listener()
         self._reset_all()
 
     def blackhole(self) -> None:
@@ -254,8 +264,7 @@ class SwitchableProxy:
             self._listen()
 
     def close(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
+        self._close_listener()
         self._reset_all()
 
 

@@ -61,10 +61,9 @@ def make_engine(url: str, pre_ping: bool = True, connect_timeout_s: float = 5.0)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A server that does not answer must not hang a request or a worker: libpq's connect_timeout (whole
-    # seconds, at least 2) and a pool that hands out no connection after the same time count as unavailable.
+    # seconds, at least 2); a connect that runs out of it is an OperationalError, i.e. unavailable.
     options: dict[str, Any] = {
         "connect_args": {"connect_timeout": max(2, round(connect_timeout_s))},
-        "pool_timeout": max(connect_timeout_s, 1.0),
         "pool_size": 10,
         "max_overflow": 20,
     }

@@ -6,7 +6,7 @@ nothing, and a task must never run before its row is visible. The unit of work w
 for those two kinds of rows and, after a successful commit, sends them. Nobody has to remember to.
 
 - a new job whose task cannot be sent raises `EnqueueFailed` after the commit: the job exists but nothing
-  will run it, and only the caller knows what to tell its client (core.submit fails the job, 503);
+  will run it, and only the caller knows what to tell its client (core.submit undoes it, 503);
 - a webhook that cannot be sent now is left to the periodic sweep (the row is the promise);
 - `on_rollback(cleanup)` registers what to undo when the transaction does not commit (objects written to
   storage before the rows that point at them).

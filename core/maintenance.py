@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
 from core import jobs
 from core.db import Database
-from core.models import IdempotencyRecord, Job, JobKind, Model, Sample, utcnow
+from core.models import FINAL_STATES, IdempotencyRecord, Job, JobKind, Model, Sample, utcnow
 from core.queue import JobQueue, QueueUnavailable
 from core.settings import Settings
 from core.storage import Storage
@@ -160,6 +161,38 @@ def _sample_id_of(key: str) -> str | None:
     return None
 
 
+def _job_output_of(key: str) -> tuple[str, int] | None:
+    """(job id, attempt) of a per-attempt output `models/{model_id}/jobs/{job_id}/a{n}/{name}`, else None."""
+    parts = key.split("/")
+    if len(parts) == 6 and parts[0] == "models" and parts[2] == "jobs" and re.fullmatch(r"a\d+", parts[4]):
+        return parts[3], int(parts[4][1:])
+    return None
+
+
+def _remove_outputs_of_lost_attempts(
+    db: Database, storage: Storage, keys_by_attempt: dict[tuple[str, int], list[str]]
+) -> int:
+    """Outputs of an attempt that is not the one its ended job points at (`result.attempt`): the attempt lost
+    its job, or its success commit, and could not delete them itself (storage was away too)."""
+    job_ids = sorted({job_id for job_id, _ in keys_by_attempt})
+    removed = 0
+    for start in range(0, len(job_ids), 500):
+        batch = job_ids[start : start + 500]
+        with db.read() as session:
+            ended = {
+                row.id: (row.result or {}).get("attempt")
+                for row in session.execute(
+                    select(Job.id, Job.result).where(Job.id.in_(batch), Job.state.in_(FINAL_STATES))
+                )
+            }
+        for (job_id, attempt), keys in keys_by_attempt.items():
+            if job_id in ended and ended[job_id] != attempt:
+                for key in keys:
+                    storage.delete(key)
+                    removed += 1
+    return removed
+
+
 def _remove_samples_without_rows(db: Database, storage: Storage, keys_by_id: dict[str, str]) -> int:
     ids = list(keys_by_id)
     removed = 0
@@ -181,14 +214,19 @@ def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta)
     newest: dict[tuple[str, str], dt.datetime] = {}
     cutoff = utcnow() - grace
     old_samples: dict[str, str] = {}  # sample id -> key
+    old_outputs: dict[tuple[str, int], list[str]] = {}  # (job id, attempt) -> keys
     for top in ("models/", "jobs/"):
         for key, modified in storage.list_objects(top):
             owner = _owner_id_of(key)
             if owner is not None:
                 newest[owner] = max(modified, newest.get(owner, modified))
-            sample_id = _sample_id_of(key)
-            if sample_id is not None and modified < cutoff:
+            if modified >= cutoff:
+                continue
+            sample_id, output = _sample_id_of(key), _job_output_of(key)
+            if sample_id is not None:
                 old_samples[sample_id] = key
+            elif output is not None:
+                old_outputs.setdefault(output, []).append(key)
     candidates = [owner for owner, modified in newest.items() if modified < cutoff]
     removed = 0
     for table, column in (("models", Model.id), ("jobs", Job.id)):
@@ -203,6 +241,7 @@ def remove_orphaned_objects(db: Database, storage: Storage, grace: dt.timedelta)
                 except ValueError:  # not one of our ids: leave it to a human
                     log.warning("unexpected object prefix", extra={"prefix": f"{table}/{orphan}/"})
     removed += _remove_samples_without_rows(db, storage, old_samples)
+    removed += _remove_outputs_of_lost_attempts(db, storage, old_outputs)
     if removed:
         log.warning("orphaned objects removed", extra={"count": removed})
     return removed

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from core import jobs, maintenance
 from core.ids import new_id
 from core.models import IdempotencyRecord, JobKind, Model, Sample, utcnow
-from core.storage import LocalStorage, input_key, sample_key
+from core.storage import LocalStorage, input_key, job_output_key, sample_key
+from core.vocabulary import RESULT_FILE
 from tests.service_fixtures import object_keys
 
 
@@ -46,6 +47,27 @@ def test_orphaned_objects_go_after_the_grace_period_rows_keep_theirs(
     removed = maintenance.remove_orphaned_objects(db, storage, dt.timedelta(seconds=-1))
     assert removed >= 2 and not storage.exists(input_key(orphan))
     assert object_keys(storage, f"models/{kept}/") == [input_key(kept)]
+
+
+def test_objects_of_an_attempt_that_lost_its_commit_go_the_winners_stay(
+    db: Any, storage: Any, caller: Any
+) -> None:
+    """An attempt whose success commit was lost while storage was away too could not delete its previews or
+    outputs: previews without a sample row, and outputs of an attempt the ended job does not point at."""
+    model_id = _model(db, storage, caller.owner_id)
+    with db.transaction() as session:
+        job = jobs.create_job(session, session.get_one(Model, model_id), JobKind.HARMONIZE)
+        job.state, job.attempts, job.result = "succeeded", 2, {"attempt": 2, "files": [RESULT_FILE]}
+        job_id = job.id
+    lost_preview = sample_key(model_id, new_id("smp"))
+    lost_output = job_output_key(model_id, job_id, 1, RESULT_FILE)
+    won_output = job_output_key(model_id, job_id, 2, RESULT_FILE)
+    for key in (lost_preview, lost_output, won_output):
+        storage.put(key, b"png", "image/png")
+    assert maintenance.remove_orphaned_objects(db, storage, dt.timedelta(hours=1)) == 0
+    maintenance.remove_orphaned_objects(db, storage, dt.timedelta(seconds=-1))
+    assert not storage.exists(lost_preview) and not storage.exists(lost_output)
+    assert storage.exists(won_output) and storage.exists(input_key(model_id))
 
 
 def test_the_local_backend_lists_and_sweeps_the_same_way(db: Any, caller: Any, tmp_path: Path) -> None:

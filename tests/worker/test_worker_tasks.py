@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from celery.exceptions import Reject
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
@@ -50,6 +51,20 @@ def test_sweep_dispatches_due_deliveries_and_the_task_delivers(
     assert Webhook(caller.webhook_secret).verify(hit.body, hit.headers)["type"] == "model.succeeded"
     with db.read() as session:
         assert session.get_one(WebhookDelivery, delivery_id).state == DeliveryState.DELIVERED
+
+
+def test_a_job_task_that_cannot_reach_the_database_puts_its_message_back(
+    settings: Any, storage: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledging would drop the job's only message: the task raises Reject(requeue=True) instead, after
+    retrying the claim for `infra_retry_s`."""
+    down = settings.model_copy(update={"infra_retry_s": 0.5})
+    nowhere = Database("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_timeout_s=2)
+    monkeypatch.setattr(tasks, "_context", WorkerContext(down, nowhere, storage, RecordingQueue()))
+    with pytest.raises(Reject) as rejected:
+        tasks.run_job_task(new_id("job"))
+    assert rejected.value.requeue is True
+    nowhere.dispose()
 
 
 def test_embedded_runner_requeues_jobs_a_dead_run_left_running(tmp_path: Path, settings: Any) -> None:

@@ -115,7 +115,7 @@ def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
     summary="Download the trained model (safetensors; streamed, or a redirect to a presigned URL)",
     description=(
         "The checkpoint `python -m engine sample MODEL_DIR` reads: save it as "
-        "`MODEL_DIR/checkpoint.safetensors`. safetensors with a JSON header (config, noise amplitudes, "
+        "`MODEL_DIR/model.safetensors`. safetensors with a JSON header (config, noise amplitudes, "
         "pyramid shapes, format version); never a pickle."
     ),
     response_class=Response,

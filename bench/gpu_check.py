@@ -153,7 +153,11 @@ def write_outputs(out: Path, header: dict[str, Any], parts: dict[str, Any]) -> N
     import gpu_report
 
     (out / "results.json").write_text(json.dumps({"header": header, "parts": parts}, indent=2, default=str))
-    (out / "summary.md").write_text(gpu_report.summary(header, parts))
+    try:
+        text = gpu_report.summary(header, parts)
+    except Exception as error:  # the numbers are in results.json; a report bug must not lose the run
+        text = f"# GPU check: the summary failed ({error!r}); see results.json\n"
+    (out / "summary.md").write_text(text)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -154,8 +154,10 @@ def run_concurrency(settings: Settings, work: Path, image_file: Path, budget_s: 
     """Models/hour with N trainings sharing the device; rows are saved as they come (a kill keeps them)."""
     partial = work / "concurrency.partial.json"
 
+    described = {"preset": settings.concurrency_preset, "iters_per_stage": settings.concurrency_iters}
+
     def keep(rows: list[dict[str, Any]]) -> None:
-        partial.write_text(json.dumps({"rows": rows, "partial": True}))
+        partial.write_text(json.dumps(described | {"rows": rows, "partial": True}))
 
     started = time.perf_counter()
     rows = throughput.measure(
@@ -167,12 +169,7 @@ def run_concurrency(settings: Settings, work: Path, image_file: Path, budget_s: 
         stop_after_s=budget_s - 5.0,
         on_row=keep,
     )
-    return {
-        "preset": settings.concurrency_preset,
-        "iters_per_stage": settings.concurrency_iters,
-        "rows": rows,
-        "seconds": time.perf_counter() - started,
-    }
+    return described | {"rows": rows, "seconds": time.perf_counter() - started}
 
 
 def run(name: str, settings: Settings, out: Path, work: Path, budget_s: float, image_file: Path) -> Any:

@@ -134,7 +134,13 @@ def training_section(parts: dict[str, Any]) -> list[str]:
         "SIFID mean / median",
         "stopped",
     ]
-    return [*lines, *markdown_table(header, rows)]
+    return [*lines, *markdown_table(header, rows), *warning_lines(results)]
+
+
+def warning_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """What the trainings warned about: a CUDA graph capture that fell back to eager shows here."""
+    lines = [f"- {r['path']} warned: {w}" for r in results for w in r.get("warnings", [])]
+    return [*lines, ""] if lines else []
 
 
 def paper_section(parts: dict[str, Any]) -> list[str]:
@@ -155,7 +161,12 @@ def paper_section(parts: dict[str, Any]) -> list[str]:
         ("sample grid", paper.get("grid", "-")),
         ("stopped", paper.get("stopped") or "no"),
     ]
-    return ["## Fast path at the paper defaults", "", *markdown_table(["", ""], rows)]
+    return [
+        "## Fast path at the paper defaults",
+        "",
+        *markdown_table(["", ""], rows),
+        *warning_lines([paper]),
+    ]
 
 
 def sampling_section(parts: dict[str, Any]) -> list[str]:

@@ -111,14 +111,17 @@ def measure(
     stop_after_s: float | None = None,
     on_row: Any = None,
 ) -> list[dict[str, Any]]:
-    """One row per concurrency; rows that would start after `stop_after_s` are left out."""
+    """One row per concurrency; rows that would end after `stop_after_s` are left out."""
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for count in counts:
         left = None if stop_after_s is None else stop_after_s - (time.perf_counter() - started)
         if left is not None and left <= 0:
             break
-        rows.append(run_together(image, count, preset=preset, iters=iters, device=device, timeout_s=left))
+        try:
+            rows.append(run_together(image, count, preset=preset, iters=iters, device=device, timeout_s=left))
+        except subprocess.TimeoutExpired:
+            break  # this row would not finish in time: the rows before it stand
         if on_row is not None:
             on_row(rows)
     return rows

@@ -22,6 +22,7 @@ import torch
 from common import StageTimer, device_name, print_table, sifid_or_reason, synchronize
 
 import engine
+from engine import metrics
 from engine.fast import FastOptions
 
 
@@ -133,7 +134,7 @@ def format_sifid(sifid: dict[str, float] | str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.fid_layers:
-        engine.metrics.use_feature_layers_file(args.fid_layers)
+        metrics.use_feature_layers_file(args.fid_layers)
     image = engine.load_image(args.image.read_bytes())
     overrides = {"iters_per_stage": args.iters} if args.iters else {}
     cfg = engine.TrainConfig.preset(args.preset, **overrides)

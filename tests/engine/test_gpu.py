@@ -27,7 +27,7 @@ def stage_on_cuda(options: FastOptions):  # type: ignore[no-untyped-def]
     return model, FastStage(model, setup, rng, options)
 
 
-@pytest.mark.filterwarnings("error")  # a capture that fell back to eager would pass for the wrong reason
+@pytest.mark.filterwarnings("error:graph capture failed")  # an eager fallback would pass wrongly
 def test_graph_replay_matches_eager_on_cuda_through_the_decay() -> None:
     exact = FastOptions(tf32=False)
     graphed_model, graphed = stage_on_cuda(exact)

@@ -129,7 +129,6 @@ class _Call:
     func: torch._ops.OpOverload
     arguments: list[Any]  # flattened (args, kwargs): _Produced, _Held, or a constant baked in at capture
     layout: Any  # the pytree spec that rebuilds (args, kwargs)
-    outputs: int  # how many flattened outputs it returns
     release: list[int]  # earlier calls whose outputs nothing after this one reads
 
 
@@ -163,7 +162,7 @@ class _Recording(TorchDispatchMode):
             if isinstance(value, torch.Tensor):
                 self.produced[_memory_key(value)] = _Produced(index, position)
                 self.alive.append(value)
-        self.calls.append(_Call(func, arguments, layout, len(outputs), []))
+        self.calls.append(_Call(func, arguments, layout, []))
         return result
 
     def _argument(self, value: Any) -> Any:
@@ -186,7 +185,9 @@ class TraceRecorder:
     """A CPU stand-in for `CudaGraphRecorder` with the same semantics (module docstring); slow, for tests.
 
     Also fails capture where CUDA would: a host read (`.item()`, `float(tensor)`) or a random draw inside
-    the step raises RuntimeError. What it does not model: device memory reuse between buffers, streams.
+    the step raises RuntimeError. What it does not model: streams, and memory that the step allocates and
+    Python keeps besides its outputs (a parameter's `.grad`): a graph rewrites it on replay, the stand-in
+    leaves it as capture made it, so read a step's results from its outputs only.
     """
 
     def __init__(self) -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import animations, harmonizations, health, jobs, models, samples
+from api.routers import animations, harmonizations, health, jobs, models, page, samples, vocabulary
 from core.logs import configure_logging
 from core.queue import JobQueue
 from core.services import build_services
@@ -56,6 +56,8 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    for router in (models.router, samples.router, harmonizations.router, animations.router, jobs.router):
-        app.include_router(router)
+    routers = (models, samples, harmonizations, animations, jobs, vocabulary)
+    for module in routers:
+        app.include_router(module.router)
+    page.mount(app)
     return app

@@ -47,6 +47,11 @@ def stage_key(model_id: str, stage: int) -> str:
     return model_prefix(model_id) + f"stages/{int(stage)}.safetensors"
 
 
+def stage_preview_key(model_id: str, stage: int) -> str:
+    """One image drawn by the model after `stage` finished (what the page shows while training goes on)."""
+    return model_prefix(model_id) + f"stages/{int(stage)}.png"
+
+
 def sample_key(model_id: str, sample_id: str) -> str:
     return model_prefix(model_id) + f"samples/{_checked_id(sample_id)}.png"
 

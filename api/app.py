@@ -27,6 +27,7 @@ animation are **jobs**:
 * Errors: RFC 9457 `application/problem+json`, with a stable `type` URI.
 * `Idempotency-Key` on POSTs makes retries safe; `Prefer: wait=N` returns a finished job inline.
 * Webhooks follow Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+* A page for people at [`/`](/) uses exactly these routes.
 """
 # Multipart framing and form fields ride on top of the image itself.
 FORM_OVERHEAD_BYTES = 64 * 1024

@@ -161,7 +161,7 @@ def test_training_progress_advances_live_and_the_gallery_fills(page: Any, stack:
             seen.append(float(value))
             texts.add(text)
             tiles = page.locator(".stage-tile img[src]").count()
-            if tiles >= 1 and not screenshot_taken:
+            if tiles >= 1 and text.startswith("Stage 2") and not screenshot_taken:
                 page.screenshot(path=shots / "training-progress.png")
                 screenshot_taken = True
         time.sleep(0.25)
@@ -227,6 +227,15 @@ def test_draw_four_samples_at_one_and_a_half_width_then_download_and_delete_one(
     page.locator(f"[data-sample-id={sample_id}]").wait_for(state="detached")
     listed = stack.api("GET", f"/v1/models/{model_id}/samples?limit=100").json()["data"]
     assert sample_id not in {s["id"] for s in listed} and len(listed) == before + 3
+
+    # an animation of the same model, shown where the samples are
+    page.fill("#anim-frames", "6")
+    page.click("button:has-text('Make an animation')")
+    animation = page.locator("[data-ref=animations] .tile img[src]")
+    animation.first.wait_for(timeout=60_000)
+    assert page.locator("[data-ref=animations] figcaption").first.inner_text() == "6 frames at 10 fps"
+    (job,) = stack.api("GET", f"/v1/jobs?model_id={model_id}&kind=animate").json()["data"]
+    assert job["state"] == "succeeded" and job["result"]["frames"] == 6
 
 
 def test_harmonize_by_placing_an_object_and_painting_a_mask(page: Any, stack: Stack, shots: Path) -> None:

@@ -389,6 +389,7 @@ export function renderHarmonize(view, modelId, context) {
   function applyCompare() {
     const percent = Number(compareSlider.value);
     compareAfter.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
+    ref(root, "compare-line").style.left = `${percent}%`;
     compareSlider.setAttribute("aria-valuetext", `${percent}% harmonized, ${100 - percent}% naive`);
   }
   compareSlider.addEventListener("input", applyCompare);

@@ -59,6 +59,8 @@ signInForm.addEventListener("submit", async (event) => {
 document.getElementById("sign-out").addEventListener("click", () => {
   forgetApiKey();
   leaveView();
+  forgetThumbnails();
+  modelList.replaceChildren();
   session.vocabulary = null;
   showSignIn();
 });
@@ -82,6 +84,7 @@ function enterApp() {
 function onUnauthorized(error) {
   forgetApiKey();
   leaveView();
+  forgetThumbnails();
   showSignIn(error);
 }
 
@@ -111,9 +114,26 @@ async function refreshModels(append = false) {
 
 modelListMore.addEventListener("click", () => refreshModels(true));
 
+// model id -> its training image's displayable URL: the list is redrawn often, the images stay the same.
+const thumbnails = new Map();
+
+function thumbnailOf(model) {
+  if (!thumbnails.has(model.id)) {
+    const url = displayURL(model.input_url);
+    url.catch(() => thumbnails.delete(model.id)); // a later redraw tries again
+    thumbnails.set(model.id, url);
+  }
+  return thumbnails.get(model.id);
+}
+
+function forgetThumbnails() {
+  for (const url of thumbnails.values()) url.then((u) => u.startsWith("blob:") && URL.revokeObjectURL(u)).catch(() => {});
+  thumbnails.clear();
+}
+
 function modelItem(model) {
   const thumb = el("img", { class: "thumb", alt: "", width: 48, height: 48 });
-  displayURL(model.input_url).then((url) => (thumb.src = url)).catch(() => thumb.remove());
+  thumbnailOf(model).then((url) => (thumb.src = url)).catch(() => thumb.remove());
   const label = `${model.params.mode || "generation"} · ${model.params.preset || "paper"}`;
   const text = el(
     "span",

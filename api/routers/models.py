@@ -122,7 +122,7 @@ def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> Mo
     summary="Download the trained model (safetensors; streamed, or a redirect to a presigned URL)",
     description=(
         "The checkpoint `python -m engine sample MODEL_DIR` reads: save it as "
-        "`MODEL_DIR/checkpoint.safetensors`. safetensors with a JSON header (config, noise amplitudes, "
+        "`MODEL_DIR/model.safetensors`. safetensors with a JSON header (config, noise amplitudes, "
         "pyramid shapes, format version); never a pickle."
     ),
     response_class=Response,

@@ -349,3 +349,31 @@ def test_each_finished_stage_stores_a_preview_and_announces_it(
     with Image.open(io.BytesIO(storage.get(stage_preview_key(model_id, 0)))) as image:
         assert image.format == "PNG" and image.size == (width, height)
     assert not storage.exists(stage_preview_key(model_id, 1))
+
+
+def test_animate_job_stores_a_looping_animation_of_the_asked_frames(
+    trained: Trained, db: Any, storage: Any, settings: Any
+) -> None:
+    from core.results import job_file_key
+
+    with db.read() as session:
+        model = session.get_one(Model, trained.model.id)
+    params = {
+        "frames": 5,
+        "fps": 4.0,
+        "alpha": 0.1,
+        "beta": 0.9,
+        "start_stage": 1,
+        "format": "webp",
+        "seed": 2,
+    }
+    job = submit_job(db, storage, settings, JobKind.ANIMATE, model.owner_id, params, model=model)
+    assert run_job(trained.ctx, job.id) == JobState.SUCCEEDED, job_of(db, job.id).error
+    done = job_of(db, job.id)
+    assert (
+        done.result is not None and done.result["files"] == ["animation.webp"] and done.result["frames"] == 5
+    )
+    with Image.open(io.BytesIO(storage.get(job_file_key(done, "animation.webp")))) as animation:
+        assert animation.format == "WEBP" and animation.n_frames == 5
+        top = (done.result["width"], done.result["height"])
+        assert animation.size == top == (32, 27)  # the 48x40 scene at max_size 32

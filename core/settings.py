@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     storage_dir: Path = Field(Path("./data/objects"), description="root folder of the local backend")
     s3_bucket: str = Field("consingan", description="bucket of the S3 backend")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto); None means AWS")
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="endpoint in the presigned URLs clients download from, when they reach storage at "
+        "another address than the service (compose: http://localhost:9000); None: the S3 endpoint",
+    )
     s3_region: str = Field("us-east-1", description="S3 region")
     s3_access_key_id: str | None = Field(None, description="S3 credentials; None uses boto3's default chain")
     s3_secret_access_key: str | None = Field(None, description="S3 credentials")

@@ -47,6 +47,11 @@ def stage_key(model_id: str, stage: int) -> str:
     return model_prefix(model_id) + f"stages/{int(stage)}.safetensors"
 
 
+def stage_preview_key(model_id: str, stage: int) -> str:
+    """One image drawn by the model after `stage` finished (what the page shows while training goes on)."""
+    return model_prefix(model_id) + f"stages/{int(stage)}.png"
+
+
 def sample_key(model_id: str, sample_id: str) -> str:
     return model_prefix(model_id) + f"samples/{_checked_id(sample_id)}.png"
 
@@ -185,14 +190,22 @@ class S3Storage:
 
         self.bucket = settings.s3_bucket
         self.expiry_s = settings.presign_expiry_s
-        self.client = client or boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
-        )
+
+        def client_at(endpoint_url: str | None) -> Any:
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=settings.s3_region,
+                aws_access_key_id=settings.s3_access_key_id,
+                aws_secret_access_key=settings.s3_secret_access_key,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+            )
+
+        self.client = client or client_at(settings.s3_endpoint_url)
+        # Presigning is local (no request): a client at the address browsers and other clients reach signs
+        # for that host, while the service itself talks to storage at its own address.
+        public = settings.s3_public_endpoint_url
+        self.presigner = client_at(public) if public else self.client
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type)
@@ -244,7 +257,7 @@ class S3Storage:
                 yield obj["Key"], obj["LastModified"]
 
     def presigned_url(self, key: str) -> str | None:
-        url: str = self.client.generate_presigned_url(
+        url: str = self.presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": check_key(key)}, ExpiresIn=self.expiry_s
         )
         return url

@@ -19,8 +19,10 @@ from core import service
 from core.keys import create_key, get_or_create_owner
 from core.models import Job, JobEvent, JobKind, JobState, Model, Sample, WebhookDelivery
 from core.services import Services
-from core.storage import checkpoint_key, stage_key
+from core.storage import checkpoint_key, stage_key, stage_preview_key
+from core.training import training_config
 from core.vocabulary import SAMPLE_BATCH
+from engine.geometry import stage_sizes
 from tests.service_fixtures import (
     TINY_TRAINING,
     Caller,
@@ -31,7 +33,6 @@ from tests.service_fixtures import (
 )
 from worker import tasks
 from worker.artifacts import sample_in_batches
-from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 
@@ -328,6 +329,26 @@ def test_request_params_map_onto_engine_presets(params: dict[str, Any], expected
     cfg = training_config(params)
     preset = engine.TrainConfig.preset(params["preset"], mode=params.get("mode", "generation"))
     assert {k: v for k, v in cfg.to_dict().items() if preset.to_dict()[k] != v} == expected
+
+
+def test_each_finished_stage_stores_a_preview_and_announces_it(
+    trained: Trained, db: Any, storage: Any
+) -> None:
+    """What the page shows while a training runs: after every stage but the last (whose pictures are the
+    training's preview samples), one image drawn by the partial model, announced in `stage_done`."""
+    model_id = trained.model.id
+    with db.read() as session:
+        model = session.get_one(Model, model_id)
+        query = select(JobEvent).where(JobEvent.job_id == trained.job_id, JobEvent.type == "stage_done")
+        events = list(session.scalars(query))
+    first = engine.TrainConfig.from_dict(model.train_config or {})
+    height, width = stage_sizes(model.image_height, model.image_width, first)[0]
+    assert [e.data for e in events] == [
+        {"stages_done": 1, "stage": 0, "preview": {"width": width, "height": height}}
+    ]
+    with Image.open(io.BytesIO(storage.get(stage_preview_key(model_id, 0)))) as image:
+        assert image.format == "PNG" and image.size == (width, height)
+    assert not storage.exists(stage_preview_key(model_id, 1))
 
 
 def test_animate_job_stores_a_looping_animation_of_the_asked_frames(

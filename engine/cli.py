@@ -67,7 +67,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         )
         if value is not None
     }
-    return TrainConfig.preset(args.preset, mode=args.mode, **overrides)
+    return TrainConfig.requested(args.preset, args.mode, **overrides)
 
 
 def command_train(args: argparse.Namespace) -> int:

@@ -109,3 +109,54 @@ def test_storage_failure_leaves_no_row(make_client: Any, caller: Any, db: Any, s
     response = client.post("/v1/models", headers=caller.headers, files={"image": ("a.png", PNG, "image/png")})
     assert response.status_code == 500 and response.headers["content-type"] == "application/problem+json"
     assert _model_count(db, caller.owner_id) == 0
+
+
+NEVER_TRAINS = {
+    # (width, height, form fields, words the detail must contain)
+    "16x4000": (16, 4000, {}, "closer to square"),
+    "4000x16": (4000, 16, {}, "closer to square"),
+    "below-the-coarsest-stage": (20, 20, {}, "larger image"),
+    "panorama-quick": (1000, 300, {"preset": "quick"}, "at max_size=64 it trains at 64x20"),
+    "harmonization-quick-too-small": (30, 30, {"preset": "quick", "mode": "harmonization"}, "min_size=32"),
+}
+
+
+@pytest.mark.parametrize("case", list(NEVER_TRAINS))
+def test_image_that_can_never_train_is_422_with_the_reason(
+    case: str, client: Any, caller: Any, db: Any, storage: Any, queue: Any
+) -> None:
+    """The engine's own pyramid rule for the requested preset/mode/sizes, applied at upload."""
+    width, height, fields, reason = NEVER_TRAINS[case]
+    before = set(object_keys(storage, "models/"))
+    response = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data=fields,
+        files={"image": ("a.png", scene_image(width, height), "image/png")},
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "https://consingan.dev/problems/invalid-image"
+    assert reason in problem["detail"] and f"the image is {width}x{height}" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "image"]
+    assert _model_count(db, caller.owner_id) == 0
+    assert set(object_keys(storage, "models/")) == before and queue.jobs == []
+
+
+def test_the_same_image_trains_where_its_config_allows(client: Any, caller: Any) -> None:
+    files = {"image": ("a.png", scene_image(1000, 300), "image/png")}
+    response = client.post("/v1/models", headers=caller.headers, files=files, data={"preset": "paper"})
+    assert response.status_code == 202, response.text  # 250x75 at paper's max_size: above min_size 25
+
+
+def test_config_the_engine_rejects_is_422(client: Any, caller: Any, db: Any, queue: Any) -> None:
+    # min_size 100 with quick's max_size 64: each field is in range, together the engine refuses them
+    response = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data={"preset": "quick", "min_size": "100"},
+        files={"image": ("a.png", PNG, "image/png")},
+    )
+    assert response.status_code == 422, response.text
+    assert "min_size" in response.json()["detail"] and "ValueError" not in response.json()["detail"]
+    assert _model_count(db, caller.owner_id) == 0 and queue.jobs == []

@@ -16,13 +16,13 @@ from sqlalchemy import select
 import engine
 from core import jobs, service
 from core.images import validate_image
+from core.kind_rules import training_config
 from core.keys import create_key, get_or_create_owner
 from core.models import Job, JobEvent, JobKind, JobState, Model, WebhookDelivery
 from core.results import job_file_key
 from core.services import Services
 from core.storage import job_object_key
 from tests.service_fixtures import Caller, RecordingQueue, object_keys, scene_image, submit_job
-from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import engine
 from core import jobs
+from core.kind_rules import training_config  # the same mapping the API checked the upload with
 from core.models import Job, JobState, Model
 from core.storage import ObjectNotFound, checkpoint_key, stage_key
 from worker import outcomes
@@ -16,18 +16,6 @@ from worker.artifacts import sample_in_batches, store_samples
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter
 
 log = logging.getLogger(__name__)
-
-CONFIG_FIELDS = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
-
-
-def training_config(params: dict[str, Any]) -> engine.TrainConfig:
-    """The API's request params -> the engine's config. Raises ValueError with the engine's reasons."""
-    preset, mode = params.get("preset", "paper"), params.get("mode", "generation")
-    overrides = {name: params[name] for name in CONFIG_FIELDS if name in params}
-    if "max_size" in overrides and "min_size" not in overrides:
-        # A small max_size must not fall below the preset's own min_size (e.g. max_size=20 with quick's 25).
-        overrides["min_size"] = min(engine.TrainConfig.preset(preset, mode).min_size, overrides["max_size"])
-    return engine.TrainConfig.preset(preset, mode=mode, **overrides)
 
 
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:

@@ -32,7 +32,7 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _release_connection(session: Session) -> None:
+def release_connection(session: Session) -> None:
     """End the read-only transaction a dependency opened, so its pooled connection goes back at once instead
     of being held for the rest of the request (an async route awaiting an upload, a request queued for a
     threadpool thread). Under load, requests holding every connection while waiting for threads, and threads
@@ -51,7 +51,7 @@ def get_current_owner(
     session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Owner:
     owner = keys.owner_for_key(session, credentials.credentials) if credentials else None
-    _release_connection(session)
+    release_connection(session)
     if owner is None:
         raise HTTPException(
             401, "send `Authorization: Bearer <api key>`", headers={"WWW-Authenticate": "Bearer"}
@@ -67,13 +67,13 @@ JobId = Annotated[str, Path(max_length=40, examples=["job_0193a1b2c3d4e5f6071829
 
 def get_model(model_id: ModelId, session: SessionDep, owner: CurrentOwner) -> Model:
     model = service.get_model(session, owner.id, model_id)
-    _release_connection(session)
+    release_connection(session)
     return model
 
 
 def get_job(job_id: JobId, session: SessionDep, owner: CurrentOwner) -> Job:
     job = service.get_job(session, owner.id, job_id)
-    _release_connection(session)
+    release_connection(session)
     return job
 
 

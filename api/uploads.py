@@ -3,6 +3,7 @@ within their size limit and validated (header before decode) before anything els
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from fastapi import Request, UploadFile
@@ -30,14 +31,24 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(f"send application/json, not {content_type}")
 
 
-async def refuse_unknown_fields(request: Request, known: Iterable[str]) -> None:
-    """A misspelt field (`iter_per_stage`) must not silently train with the preset's value."""
-    unknown = sorted(set((await request.form()).keys()) - set(known))
+async def check_form_fields(request: Request, known: Iterable[str], repeatable: Iterable[str] = ()) -> None:
+    """A misspelt field (`iter_per_stage`) must not silently train with the preset's value, and a field sent
+    twice (`preset=quick` and `preset=paper`, a second `image`) must not silently take one of them."""
+    names = [name for name, _ in (await request.form()).multi_items()]
+    unknown = sorted(set(names) - set(known))
     if unknown:
         errors = [
             {"loc": ["body", name], "msg": "unknown field", "type": "extra_forbidden"} for name in unknown
         ]
         raise InvalidParameter(f"unknown form fields: {', '.join(unknown)}", errors=errors)
+    counts = Counter(names)
+    repeated = sorted(name for name, count in counts.items() if count > 1 and name not in set(repeatable))
+    if repeated:
+        errors = [
+            {"loc": ["body", name], "msg": f"sent {counts[name]} times; send it once", "type": "duplicate"}
+            for name in repeated
+        ]
+        raise InvalidParameter(f"form fields sent more than once: {', '.join(repeated)}", errors=errors)
 
 
 async def read_image(upload: UploadFile, settings: Settings, field: str | None = None) -> ValidImage:

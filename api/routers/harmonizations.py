@@ -15,7 +15,7 @@ from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import HarmonizationCreate, JobRead
-from api.uploads import read_image, refuse_unknown_fields, require_multipart
+from api.uploads import read_image, check_form_fields, require_multipart
 from core.models import JobKind
 from core.submit import JobRequest
 
@@ -58,7 +58,7 @@ async def create_harmonization(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await refuse_unknown_fields(request, {*HarmonizationCreate.model_fields, "naive", "mask"})
+    await check_form_fields(request, {*HarmonizationCreate.model_fields, "naive", "mask"})
     uploads = {
         "naive": await read_image(naive, services.settings, "naive"),
         "mask": await read_image(mask, services.settings, "mask"),

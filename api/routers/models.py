@@ -14,7 +14,7 @@ from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import read_image, refuse_unknown_fields, require_multipart
+from api.uploads import read_image, check_form_fields, require_multipart
 from core import service, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
@@ -59,7 +59,7 @@ async def create_model(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await refuse_unknown_fields(request, {*ModelCreate.model_fields, "image"})
+    await check_form_fields(request, {*ModelCreate.model_fields, "image"}, repeatable={"webhook_events"})
     valid = await read_image(image, services.settings)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls

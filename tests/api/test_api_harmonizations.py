@@ -103,6 +103,7 @@ BAD = {
     "fine-tune-iters-without-fine-tune": ({}, {"fine_tune_iters": "5"}, 422, "validation", "fine_tune=true"),
     "unknown-field": ({}, {"fine_tune_iter": "5"}, 422, "validation", "fine_tune_iter"),
     "unknown-composite": ({}, {"composite": "sharp"}, 422, "validation", "composite"),
+    "stage-sent-twice": ({}, {"stage": ["0", "1"]}, 422, "validation", "sent more than once: stage"),
 }
 
 

@@ -11,6 +11,7 @@ from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.routers import animations, harmonizations, health, jobs, models, samples
+from api.uploads import decode_limiter
 from core.logs import configure_logging
 from core.queue import JobQueue
 from core.services import build_services
@@ -46,6 +47,7 @@ def create_app(
 
     app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)
     install_problem_handlers(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.

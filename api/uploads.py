@@ -3,11 +3,13 @@ within their size limit and validated (header before decode) before anything els
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 
+import anyio
+import anyio.to_thread
 from fastapi import Request, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from api.limits import read_limited
 from core.errors import InvalidParameter, ServiceError, UnsupportedMediaType
@@ -51,22 +53,33 @@ async def check_form_fields(request: Request, known: Iterable[str], repeatable: 
         raise InvalidParameter(f"form fields sent more than once: {', '.join(repeated)}", errors=errors)
 
 
-async def read_image(upload: UploadFile, settings: Settings, field: str | None = None) -> ValidImage:
+def decode_limiter(settings: Settings) -> anyio.CapacityLimiter:
+    """Built once per app: at most `max_concurrent_decodes` uploads of this process are decoded at once. A
+    waiting request holds no worker thread and no decoded pixels, only its (size-limited) upload bytes."""
+    return anyio.CapacityLimiter(settings.max_concurrent_decodes)
+
+
+async def read_image(
+    request: Request, upload: UploadFile, field: str | None = None, reduce_to: int | None = None
+) -> ValidImage:
     """Checks in order of cost: declared type, size while reading, then Pillow. With `field`, the problem's
-    detail names the part (a request with two images)."""
+    detail names the part (a request with two images). `reduce_to`: see `core.images.validate_image`."""
+    settings: Settings = request.app.state.services.settings
     try:
         if (upload.content_type or "").lower() not in DECLARED_IMAGE_TYPES:
             raise UnsupportedMediaType(
                 f"the {field or 'image'} part is declared {upload.content_type}; send PNG, JPEG or WebP"
             )
         raw = await read_limited(upload, settings.max_upload_bytes)
-        return await run_in_threadpool(
+        validate = functools.partial(
             validate_image,
             raw,
             max_pixels=settings.max_image_pixels,
             max_side=settings.max_image_side,
             min_side=settings.min_image_side,
+            reduce_to=reduce_to,
         )
+        return await anyio.to_thread.run_sync(validate, limiter=request.app.state.decode_limiter)
     except ServiceError as e:
         if field is None:
             raise

@@ -52,7 +52,12 @@ class Settings(BaseSettings):
     # --- HTTP API ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted image file")
     max_image_pixels: int = Field(
-        40_000_000, description="largest accepted width*height (checked before decoding)"
+        4096 * 4096,
+        description="largest decoded width*height, checked before decoding (a training JPEG counts at the "
+        "reduced size it is decoded at)",
+    )
+    max_concurrent_decodes: int = Field(
+        2, ge=1, description="uploads one API process decodes at once; the others wait their turn (memory)"
     )
     max_image_side: int = Field(8192, description="largest accepted width or height")
     min_image_side: int = Field(16, description="smallest accepted width or height")

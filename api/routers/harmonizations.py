@@ -15,7 +15,7 @@ from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import HarmonizationCreate, JobRead
-from api.uploads import read_image, check_form_fields, require_multipart
+from api.uploads import check_form_fields, read_image, require_multipart
 from core.models import JobKind
 from core.submit import JobRequest
 
@@ -60,8 +60,9 @@ async def create_harmonization(
 ) -> Response:
     await check_form_fields(request, {*HarmonizationCreate.model_fields, "naive", "mask"})
     uploads = {
-        "naive": await read_image(naive, services.settings, "naive"),
-        "mask": await read_image(mask, services.settings, "mask"),
+        # kept at full size: the result comes back at the naive image's size, and the mask must match it
+        "naive": await read_image(request, naive, "naive"),
+        "mask": await read_image(request, mask, "mask"),
     }
     work = JobRequest(
         kind=JobKind.HARMONIZE,

@@ -14,8 +14,8 @@ from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import read_image, check_form_fields, require_multipart
-from core import service, webhooks
+from api.uploads import check_form_fields, read_image, require_multipart
+from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
 from core.submit import JobRequest, NewModel
@@ -60,7 +60,7 @@ async def create_model(
     prefer: Prefer = None,
 ) -> Response:
     await check_form_fields(request, {*ModelCreate.model_fields, "image"}, repeatable={"webhook_events"})
-    valid = await read_image(image, services.settings)
+    valid = await read_image(request, image, reduce_to=vocabulary.TRAINING_DECODE_SIDE)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
     )

@@ -167,7 +167,11 @@ def test_ssrf_ish_webhook_urls_are_refused_unless_allowed(
     ("data", "files", "field"),
     [
         ({"preset": ["quick", "paper"]}, [("image", ("a.png", PNG, "image/png"))], "preset"),
-        ({"preset": "quick"}, [("image", ("a.png", PNG, "image/png")), ("image", ("b.png", JPEG, "image/jpeg"))], "image"),  # fmt: skip
+        (
+            {"preset": "quick"},
+            [("image", ("a.png", PNG, "image/png")), ("image", ("b.png", JPEG, "image/jpeg"))],
+            "image",
+        ),
     ],
     ids=["two-presets", "two-images"],
 )

@@ -160,3 +160,43 @@ def test_config_the_engine_rejects_is_422(client: Any, caller: Any, db: Any, que
     assert response.status_code == 422, response.text
     assert "min_size" in response.json()["detail"] and "ValueError" not in response.json()["detail"]
     assert _model_count(db, caller.owner_id) == 0 and queue.jobs == []
+
+
+def test_at_most_max_concurrent_decodes_run_at_once(
+    make_client: Any, caller: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from api import uploads
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    real = uploads.validate_image
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.3)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(uploads, "validate_image", counting)
+    client = make_client(max_concurrent_decodes=2)
+    statuses: list[int] = []
+
+    def upload() -> None:
+        files = {"image": ("a.png", PNG, "image/png")}
+        statuses.append(client.post("/v1/models", headers=caller.headers, files=files).status_code)
+
+    threads = [threading.Thread(target=upload) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [202] * 6 and most == 2

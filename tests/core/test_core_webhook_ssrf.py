@@ -77,7 +77,9 @@ MALFORMED = {
 
 @pytest.mark.parametrize("allow_private", [False, True])
 @pytest.mark.parametrize("case", list(MALFORMED))
-def test_malformed_urls_are_refused_even_where_private_ones_are_allowed(case: str, allow_private: bool) -> None:
+def test_malformed_urls_are_refused_even_where_private_ones_are_allowed(
+    case: str, allow_private: bool
+) -> None:
     with pytest.raises(ValueError, match="webhook_url"):
         webhooks.check_url(MALFORMED[case], allow_private)
 

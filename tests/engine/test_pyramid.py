@@ -64,7 +64,7 @@ def test_build_pyramid_resizes_to_the_stage_sizes() -> None:
 
 
 def test_too_small_image_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="shorter side is below min_size=25 px.*larger image"):
+    with pytest.raises(ValueError, match=r"shorter side is below min_size=25 px.*larger image"):
         check_image_size(20, 30, TrainConfig())
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 import engine
 from core import jobs, service
 from core.images import validate_image
-from core.kind_rules import training_config
 from core.keys import create_key, get_or_create_owner
+from core.kind_rules import training_config
 from core.models import Job, JobEvent, JobKind, JobState, Model, WebhookDelivery
 from core.results import job_file_key
 from core.services import Services

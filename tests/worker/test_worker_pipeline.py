@@ -228,7 +228,9 @@ def test_cancel_running_training_stops_within_seconds(
     assert list(outbox) == []  # no webhook_url on this model
 
 
-def model_without_checks(db: Any, storage: Any, owner_id: str, params: dict[str, Any], webhook_url: str) -> Model:
+def model_without_checks(
+    db: Any, storage: Any, owner_id: str, params: dict[str, Any], webhook_url: str
+) -> Model:
     """Straight to the tables, past the API's checks (which refuse these params since they ask the engine's
     rules): the worker must still fail such a job with the engine's reason, not crash on it."""
     image = validate_image(scene_image(), max_pixels=40_000_000, max_side=8192, min_side=16)

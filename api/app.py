@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -45,7 +46,11 @@ def create_app(
         yield
         services.db.dispose()
 
-    app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline: a FastAPI whose /docs and /redoc load their scripts from this server (a package's files),
+    # so they work offline and behind a firewall.
+    app = FastAPIOffline(
+        title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.services = services
     app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)

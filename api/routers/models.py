@@ -110,6 +110,7 @@ def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
     return model_read(service.cancel_model(services, model))
 
 
+@router.head("/{model_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{model_id}/checkpoint",
     summary="Download the trained model (safetensors; streamed, or a redirect to a presigned URL)",
@@ -125,7 +126,7 @@ def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
         409: {"description": "the model's training has not succeeded"},
     },
 )
-def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
+def download_checkpoint(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     job = model.train_job
     if job is None or job.state != JobState.SUCCEEDED or not model.checkpoint_key:
         state = job.state if job else "missing"
@@ -138,4 +139,5 @@ def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
         "application/octet-stream",
         f"{model.id}.safetensors",
         f"model {model.id!r} has no stored checkpoint",
+        head=request.method == "HEAD",
     )

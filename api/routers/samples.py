@@ -71,6 +71,7 @@ def list_samples(
     )
 
 
+@router.head("/{sample_id}/content", include_in_schema=False)
 @router.get(
     "/{sample_id}/content",
     summary="Download one image (streamed, or a redirect to a presigned URL)",
@@ -78,6 +79,7 @@ def list_samples(
     responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
 )
 def download_sample(
+    request: Request,
     model: ModelDep,
     session: SessionDep,
     services: ServicesDep,
@@ -92,4 +94,5 @@ def download_sample(
         "image/png",
         f"{sample.id}.png",
         f"sample {sample_id!r} has no stored image",
+        head=request.method == "HEAD",
     )

@@ -208,6 +208,9 @@ def test_succeeded_job_streams_its_result_and_checkpoint_from_local_storage(
     assert download.headers["content-type"] == "image/png"
     assert client.get(result["checkpoint_url"], headers=caller.headers).content == b"weights"
     assert client.get(result["files"][1]["url"], headers=caller.headers).content == b"weights"
+    for url in (result["url"], result["checkpoint_url"], result["files"][1]["url"]):
+        head = client.head(url, headers=caller.headers)
+        assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
     assert client.get(result["url"], headers=make_caller().headers).status_code == 404
     assert client.get(result["url"]).status_code == 401
 

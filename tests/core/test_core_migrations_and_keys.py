@@ -77,7 +77,9 @@ def test_keys_cli_lists_and_revokes(tmp_path: Path, capsys: pytest.CaptureFixtur
     settings = get_settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
     main(["create", "--owner", "team-a"], settings=settings)
     main(["create", "--owner", "team-b"], settings=settings)
-    keys = [line.split(":", 1)[1].strip() for line in capsys.readouterr().out.splitlines() if "api key" in line]
+    keys = [
+        line.split(":", 1)[1].strip() for line in capsys.readouterr().out.splitlines() if "api key" in line
+    ]
     assert main(["list"], settings=settings) == 0
     listing = capsys.readouterr().out
     assert "team-a" in listing and "team-b" in listing and keys[0] not in listing  # never the key itself

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import anyio
 import anyio.to_thread
@@ -19,12 +19,18 @@ from core.settings import Settings
 DECLARED_IMAGE_TYPES = {*ACCEPTED_FORMATS.values(), "application/octet-stream", ""}
 
 
-def require_multipart(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise UnsupportedMediaType(
-            f"send multipart/form-data with an `image` file, not {content_type or 'no body'}"
-        )
+def multipart_with(*files: str) -> Callable[[Request], None]:
+    """A dependency refusing anything but multipart/form-data with a 415 that names the route's file fields."""
+    named = " and ".join(f"`{name}`" for name in files)
+
+    def require_multipart(request: Request) -> None:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise UnsupportedMediaType(
+                f"send multipart/form-data with {named} image files, not {content_type or 'no body'}"
+            )
+
+    return require_multipart
 
 
 def require_json(request: Request) -> None:

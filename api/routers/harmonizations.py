@@ -15,7 +15,7 @@ from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import HarmonizationCreate, JobRead
-from api.uploads import check_form_fields, read_image, require_multipart
+from api.uploads import check_form_fields, multipart_with, read_image
 from core.models import JobKind
 from core.submit import JobRequest
 
@@ -34,7 +34,7 @@ router = APIRouter(tags=["harmonizations"], responses=PROBLEM_RESPONSES)
         "mask keep the naive image's values. With `fine_tune=true` the model is first fine-tuned on the "
         "naive image and the fine-tuned checkpoint is stored with the result."
     ),
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("naive", "mask")), Depends(require_queue_room)],
     responses={
         202: {
             "description": "job queued",

@@ -14,7 +14,7 @@ from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import check_form_fields, read_image, require_multipart
+from api.uploads import check_form_fields, multipart_with, read_image
 from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
@@ -40,7 +40,7 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     status_code=202,
     response_model=ModelRead,
     summary="Upload an image and start training",
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("image")), Depends(require_queue_room)],
     responses={
         202: {"description": "training queued", "content": {"application/json": {"example": examples.MODEL}}},
         200: {"description": "finished within `Prefer: wait=N`"},

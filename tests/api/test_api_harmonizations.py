@@ -242,6 +242,12 @@ def test_unknown_mode_is_refused(client: Any, caller: Any) -> None:
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["body", "mode"]
 
 
+def test_a_json_body_is_415_naming_the_files_this_route_takes(trained: str, client: Any, caller: Any) -> None:
+    response = client.post(f"/v1/models/{trained}/harmonizations", headers=caller.headers, json={"stage": 0})
+    assert response.status_code == 415
+    assert "`naive` and `mask`" in response.json()["detail"] and "`image`" not in response.json()["detail"]
+
+
 def test_openapi_documents_the_route_with_examples(client: Any) -> None:
     spec = client.get("/openapi.json").json()
     post = spec["paths"]["/v1/models/{model_id}/harmonizations"]["post"]

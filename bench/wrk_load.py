@@ -33,7 +33,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve import api_process, fresh_database, new_key
+from serve import api_process, cpu_seconds, fresh_database, new_key
 
 LUA = r"""
 local paths = {PATHS}
@@ -161,6 +161,7 @@ def main() -> int:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
     rows = []
+    load_before = f"{os.getloadavg()[0]:.1f}"
     with tempfile.TemporaryDirectory(prefix="consingan-wrk-") as tmp:
         workdir = Path(tmp)
         with fresh_database(args.database, workdir) as database_url:
@@ -172,12 +173,15 @@ def main() -> int:
                 "CONSINGAN_STORAGE_DIR": str(workdir / "objects"),
                 "CONSINGAN_LOG_LEVEL": "WARNING",
             }
-            with api_process(env, workers=args.workers, log_path=workdir / "api.log") as (base, _):
+            with api_process(env, workers=args.workers, log_path=workdir / "api.log") as (base, pid):
                 runs = [("read routes, mixed", list(routes.values()))]
                 if args.each:
                     runs += [(name, [path]) for name, path in routes.items()]
                 for name, paths in runs:
+                    cpu = cpu_seconds(pid)
                     result = run_wrk(base, key, paths, args, workdir)
+                    # the server's own CPU per request: what a competing load on the machine does not change
+                    result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(result["requests"], 1)
                     rows.append((name, result))
                     print(f"{name}: {result}", file=sys.stderr)
             errors = [line for line in (workdir / "api.log").read_text().splitlines() if "ERROR" in line]
@@ -186,13 +190,18 @@ def main() -> int:
         f"wrk -t{args.threads}; API: {args.workers} uvicorn workers, {args.database}, local storage, "
         f"{os.cpu_count()} CPUs"
     )
-    header = f"{'run':28} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'5xx':>5} {'sock':>5}"
+    header = (
+        f"{'run':28} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} "
+        f"{'5xx':>5} {'sock':>5} {'API CPU ms/req':>15}"
+    )
     print(header)
     for name, r in rows:
         print(
             f"{name:28} {r['requests']:9.0f} {r['requests'] / r['seconds']:8.1f} {r['p50']:8.1f} "
-            f"{r['p99']:8.1f} {r['max']:8.1f} {r['not_ok']:8.0f} {r['e5xx']:5.0f} {r['socket']:5.0f}"
+            f"{r['p99']:8.1f} {r['max']:8.1f} {r['not_ok']:8.0f} {r['e5xx']:5.0f} {r['socket']:5.0f} "
+            f"{r['cpu_ms']:15.2f}"
         )
+    print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.1f} (other work on this machine)")
     if errors:
         print(f"API log: {len(errors)} ERROR lines, first: {errors[0]}")
     return 1 if any(r["e5xx"] for _, r in rows) else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -14,8 +14,11 @@ from core import keys, service
 from core.models import Job, Model, Owner
 from core.services import Services
 
+# Dependencies that do no I/O are `async def`: a plain `def` costs a hop to the threadpool and back on every
+# request (measured with bench/wrk_load.py), and under load a wait for a free thread.
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     """Built once by the app factory."""
     services: Services = request.app.state.services
     return services
@@ -24,8 +27,9 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
-    with services.db.read() as session:
+async def get_session(services: ServicesDep) -> AsyncIterator[Session]:
+    """Creating a session does no I/O, nor does closing this one (autocommit: nothing to roll back)."""
+    with services.db.autocommit_read() as session:
         yield session
 
 

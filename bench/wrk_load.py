@@ -4,6 +4,7 @@
     .venv/bin/python bench/wrk_load.py                      # 200 connections, 60 s, the read routes mixed
     .venv/bin/python bench/wrk_load.py --each --duration 20 # each read route alone
     .venv/bin/python bench/wrk_load.py --think-ms 0         # closed loop: every connection back-to-back
+    .venv/bin/python bench/wrk_load.py --writes             # and a run with creates mixed in
 
 The API runs as production runs it (`uvicorn --factory api.app:create_app --workers N`) on loopback against a
 fresh database (Postgres `consingan_bench_<random>`, dropped afterwards; or SQLite) and a local storage folder
@@ -27,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve import api_process, cpu_seconds, fresh_database, new_key
 
 LUA = r"""
-local paths = {PATHS}
+local routes = {ROUTES}  -- {method, path, content type or "", file with the body or ""}
 local auth = "Bearer KEY"
 local think_ms = THINK
 local threads = {}
@@ -48,10 +50,22 @@ end
 function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
   server_errors, not_ok = 0, 0
+  bodies = {}
+  for i, route in ipairs(routes) do
+    if route[4] ~= "" then
+      local file = io.open(route[4], "rb")
+      bodies[i] = file:read("*a")
+      file:close()
+    end
+  end
 end
 
 function request()
-  return wrk.format("GET", paths[math.random(#paths)], {["Authorization"] = auth})
+  local i = math.random(#routes)
+  local route = routes[i]
+  local headers = {["Authorization"] = auth}
+  if route[3] ~= "" then headers["Content-Type"] = route[3] end
+  return wrk.format(route[1], route[2], headers, bodies[i])
 end
 
 function delay()
@@ -77,9 +91,30 @@ function done(summary, latency, requests)
     latency.max / 1e3, bad, e5, e.connect + e.read + e.write + e.timeout))
 end
 """
+BOUNDARY = "consingan-wrk-boundary"
 
 
-def seed(database_url: str, storage_dir: Path) -> tuple[str, dict[str, str]]:
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    content_type: str = ""
+    body: bytes = b""
+
+
+def _multipart_model(png: bytes) -> bytes:
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="preset"\r\n\r\nquick\r\n'.encode(),
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'.encode()
+        + b"Content-Type: image/png\r\n\r\n"
+        + png
+        + b"\r\n",
+        f"--{BOUNDARY}--\r\n".encode(),
+    ]
+    return b"".join(parts)
+
+
+def seed(database_url: str, storage_dir: Path) -> tuple[str, dict[str, Route], dict[str, Route]]:
     """The key and the read routes of a realistic owner: 25 models, one trained with 8 previews."""
     from core import jobs
     from core.db import Database
@@ -115,25 +150,38 @@ def seed(database_url: str, storage_dir: Path) -> tuple[str, dict[str, str]]:
                         is_preview=True, created_at=utcnow(),
                     )
                 )  # fmt: skip
-        routes = {
-            "GET /v1/models": "/v1/models?limit=20",
-            "GET /v1/models/{id}": f"/v1/models/{model_id}",
-            "GET /v1/models/{id}/samples": f"/v1/models/{model_id}/samples",
-            "GET /v1/jobs/{id}": f"/v1/jobs/{job.id}",
-            "GET /v1/jobs/{id}/events": f"/v1/jobs/{job.id}/events",
+        reads = {
+            "GET /v1/models": Route("GET", "/v1/models?limit=20"),
+            "GET /v1/models/{id}": Route("GET", f"/v1/models/{model_id}"),
+            "GET /v1/models/{id}/samples": Route("GET", f"/v1/models/{model_id}/samples"),
+            "GET /v1/jobs/{id}": Route("GET", f"/v1/jobs/{job.id}"),
+            "GET /v1/jobs/{id}/events": Route("GET", f"/v1/jobs/{job.id}/events"),
         }
+    writes = {
+        "POST /v1/models/{id}/samples": Route(
+            "POST", f"/v1/models/{model_id}/samples", "application/json", b'{"n": 2, "seed": 1}'
+        ),
+        "POST /v1/models": Route(
+            "POST", "/v1/models", f"multipart/form-data; boundary={BOUNDARY}", _multipart_model(data)
+        ),
+    }
     db.dispose()
-    return key, routes
+    return key, reads, writes
 
 
 def run_wrk(
-    base: str, key: str, paths: list[str], args: argparse.Namespace, workdir: Path
+    base: str, key: str, routes: list[Route], args: argparse.Namespace, workdir: Path
 ) -> dict[str, float]:
+    entries = []
+    for i, route in enumerate(routes):
+        body_file = ""
+        if route.body:
+            body_file = str(workdir / f"body-{i}")
+            Path(body_file).write_bytes(route.body)
+        entries.append(f'{{"{route.method}", "{route.path}", "{route.content_type}", "{body_file}"}}')
     script = workdir / "load.lua"
-    lua_paths = "{" + ", ".join(f'"{p}"' for p in paths) + "}"
-    script.write_text(
-        LUA.replace("{PATHS}", lua_paths).replace("KEY", key).replace("THINK", str(args.think_ms))
-    )
+    lua = LUA.replace("{ROUTES}", "{" + ", ".join(entries) + "}").replace("KEY", key)
+    script.write_text(lua.replace("THINK", str(args.think_ms)))
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "10s",
                "-s", str(script), base]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -156,6 +204,9 @@ def main() -> int:
     )
     parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--each", action="store_true", help="also run every route alone")
+    parser.add_argument(
+        "--writes", action="store_true", help="also a run mixing in creates (POST samples and models)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -165,21 +216,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="consingan-wrk-") as tmp:
         workdir = Path(tmp)
         with fresh_database(args.database, workdir) as database_url:
-            key, routes = seed(database_url, workdir / "objects")
+            key, reads, writes = seed(database_url, workdir / "objects")
             env = {
                 "CONSINGAN_DATABASE_URL": database_url,
                 "CONSINGAN_QUEUE_MODE": "embedded",  # the queue boundary: nothing is sent
                 "CONSINGAN_STORAGE_BACKEND": "local",
                 "CONSINGAN_STORAGE_DIR": str(workdir / "objects"),
+                "CONSINGAN_MAX_QUEUED_JOBS_PER_OWNER": str(10**9),  # created jobs stay queued: no cap
                 "CONSINGAN_LOG_LEVEL": "WARNING",
             }
             with api_process(env, workers=args.workers, log_path=workdir / "api.log") as (base, pid):
-                runs = [("read routes, mixed", list(routes.values()))]
+                runs = [("read routes, mixed", list(reads.values()))]
                 if args.each:
-                    runs += [(name, [path]) for name, path in routes.items()]
-                for name, paths in runs:
+                    runs += [(name, [route]) for name, route in reads.items()]
+                if args.writes:
+                    # 20 reads : 2 sample creates : 1 model create (the old bench/load.py had 85 : 10 : 5)
+                    mixed = list(reads.values()) * 4 + [writes["POST /v1/models/{id}/samples"]] * 2
+                    runs.append(("reads + creates", [*mixed, writes["POST /v1/models"]]))
+                for name, chosen in runs:
                     cpu = cpu_seconds(pid)
-                    result = run_wrk(base, key, paths, args, workdir)
+                    result = run_wrk(base, key, chosen, args, workdir)
                     # the server's own CPU per request: what a competing load on the machine does not change
                     result["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(result["requests"], 1)
                     rows.append((name, result))

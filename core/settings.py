@@ -121,7 +121,11 @@ class Settings(BaseSettings):
     # --- embedded runner and logging ---
     host: str = Field("127.0.0.1", description="address the embedded API listens on")
     port: int = Field(8000, description="port the embedded API listens on")
-    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object per line; text: `time LEVEL logger: message key=value` "
+        "(what `make run` prints unless this is set)",
+    )
     log_level: str = Field("INFO", description="root log level")
 
     @model_validator(mode="after")

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.routers import animations, harmonizations, health, jobs, models, page, samples, vocabulary
+from api.uploads import decode_limiter
 from core.logs import configure_logging
 from core.queue import JobQueue
 from core.services import build_services
@@ -45,8 +47,13 @@ def create_app(
         yield
         services.db.dispose()
 
-    app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline: a FastAPI whose /docs and /redoc load their scripts from this server (a package's files),
+    # so they work offline and behind a firewall.
+    app = FastAPIOffline(
+        title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.services = services
+    app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)
     install_problem_handlers(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.

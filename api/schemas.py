@@ -95,7 +95,12 @@ StartStage = Field(
 
 
 class SampleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.SAMPLE_REQUEST]})
+    """JSON body of `POST /v1/models/{id}/samples`. Strict: `true` is not 1 and `"4"` is not 4 (form models
+    stay lax: every form field arrives as a string)."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.SAMPLE_REQUEST]}
+    )
 
     n: int = Field(4, ge=1, le=v.SAMPLES_PER_JOB_MAX, description="how many images")
     seed: int | None = Seed
@@ -147,7 +152,9 @@ class HarmonizationCreate(BaseModel):
 class AnimationCreate(BaseModel):
     """`POST /v1/models/{id}/animations`: a random walk around the training image (the paper's §4 defaults)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.ANIMATION_CREATE]})
+    model_config = ConfigDict(  # strict, as SampleRequest: a JSON body
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.ANIMATION_CREATE]}
+    )
 
     frames: int = Field(
         100,

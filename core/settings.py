@@ -57,7 +57,12 @@ class Settings(BaseSettings):
     # --- HTTP API ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted image file")
     max_image_pixels: int = Field(
-        40_000_000, description="largest accepted width*height (checked before decoding)"
+        4096 * 4096,
+        description="largest decoded width*height, checked before decoding (a training JPEG counts at the "
+        "reduced size it is decoded at)",
+    )
+    max_concurrent_decodes: int = Field(
+        2, ge=1, description="uploads one API process decodes at once; the others wait their turn (memory)"
     )
     max_image_side: int = Field(8192, description="largest accepted width or height")
     min_image_side: int = Field(16, description="smallest accepted width or height")
@@ -121,7 +126,11 @@ class Settings(BaseSettings):
     # --- embedded runner and logging ---
     host: str = Field("127.0.0.1", description="address the embedded API listens on")
     port: int = Field(8000, description="port the embedded API listens on")
-    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object per line; text: `time LEVEL logger: message key=value` "
+        "(what `make run` prints unless this is set)",
+    )
     log_level: str = Field("INFO", description="root log level")
 
     @model_validator(mode="after")

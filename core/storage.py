@@ -93,6 +93,10 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes: ...
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
     def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int:
+        """Bytes of the object (a HEAD request's Content-Length); ObjectNotFound when missing."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
@@ -150,6 +154,12 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as e:
+            raise ObjectNotFound(key) from e
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -235,6 +245,17 @@ class S3Storage:
                 return False
             raise
         return True
+
+    def size(self, key: str) -> int:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectNotFound(key) from e
+            raise
+        return int(head["ContentLength"])
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=check_key(key))

@@ -7,24 +7,19 @@ training cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.config import TrainConfig
+from engine.config import REQUEST_FIELDS, TrainConfig
 from engine.geometry import check_image_size, stage_sizes
 
-# request params that override the preset's value (the rest of a config is the preset's)
-CONFIG_FIELDS = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
 
-
-def training_config(params: dict[str, Any]) -> TrainConfig:
-    """The API's request params -> the engine's config. Raises ValueError with the engine's reasons."""
-    preset, mode = params.get("preset", "paper"), params.get("mode", "generation")
-    overrides = {name: params[name] for name in CONFIG_FIELDS if name in params}
-    if "max_size" in overrides and "min_size" not in overrides:
-        # A small max_size must not fall below the preset's own min_size (e.g. max_size=20 with quick's 25).
-        overrides["min_size"] = min(TrainConfig.preset(preset, mode).min_size, overrides["max_size"])
-    return TrainConfig.preset(preset, mode=mode, **overrides)
+def training_config(params: Mapping[str, Any]) -> TrainConfig:
+    """A train request's params -> the engine's config: what the worker trains, what the upload is checked
+    against, and what the page previews. Raises ValueError with the engine's reasons."""
+    overrides = {name: params[name] for name in REQUEST_FIELDS if name in params}
+    return TrainConfig.requested(params.get("preset", "paper"), params.get("mode", "generation"), **overrides)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ MODE_DESCRIPTIONS: Final[dict[Mode, str]] = {
 }
 MAX_STAGE_INDEX: Final = TRAIN_STAGES_RANGE[1] - 1  # `stage`/`start_stage` of any model is below this + 1
 SEED_MAX: Final = 2**31 - 1
+# A training image is never used above max_size (<= 1024 px): a JPEG is decoded at 1/2, 1/4 or 1/8 of its size
+# as long as its longer side stays at least this.
+TRAINING_DECODE_SIDE: Final = IMAGE_SIZE_RANGE[1]
 
 # --- sampling (POST /v1/models/{id}/samples) ---------------------------------------------------------------
 SAMPLES_PER_JOB_MAX: Final = 32

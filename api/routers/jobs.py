@@ -87,7 +87,7 @@ def cancel_job(request: Request, job: JobDep, session: SessionDep, services: Ser
     return job_read(session, services.storage, canceled, str(request.base_url))
 
 
-def _file(job: Job, services: Services, name: str) -> Response:
+def _file(request: Request, job: Job, services: Services, name: str) -> Response:
     if job.state != JobState.SUCCEEDED or name not in job_file_names(job):
         raise NotFound(f"job {job.id!r} has no {name}")
     return download(
@@ -96,9 +96,11 @@ def _file(job: Job, services: Services, name: str) -> Response:
         MEDIA_TYPES[name],
         f"{job.id}-{name}",
         f"job {job.id!r} has no stored {name}",
+        head=request.method == "HEAD",
     )
 
 
+@router.head("/{job_id}/files/{name}", include_in_schema=False)
 @router.get(
     "/{job_id}/files/{name}",
     summary="Download one of a succeeded job's files (streamed, or a redirect to a presigned URL)",
@@ -106,21 +108,26 @@ def _file(job: Job, services: Services, name: str) -> Response:
     responses=FILE_RESPONSES,
 )
 def download_file(
-    job: JobDep, services: ServicesDep, name: Annotated[str, Path(max_length=40, examples=["animation.gif"])]
+    request: Request,
+    job: JobDep,
+    services: ServicesDep,
+    name: Annotated[str, Path(max_length=40, examples=["animation.gif"])],
 ) -> Response:
-    return _file(job, services, name)
+    return _file(request, job, services, name)
 
 
+@router.head("/{job_id}/result", include_in_schema=False)
 @router.get(
     "/{job_id}/result",
     summary="Download a harmonize job's composite (streamed, or a redirect to a presigned URL)",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
 )
-def download_result(job: JobDep, services: ServicesDep) -> Response:
-    return _file(job, services, RESULT_FILE)
+def download_result(request: Request, job: JobDep, services: ServicesDep) -> Response:
+    return _file(request, job, services, RESULT_FILE)
 
 
+@router.head("/{job_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{job_id}/checkpoint",
     summary="Download a harmonize job's fine-tuned checkpoint (safetensors)",
@@ -130,5 +137,5 @@ def download_result(job: JobDep, services: ServicesDep) -> Response:
         307: {"description": "redirect to object storage"},
     },
 )
-def download_checkpoint(job: JobDep, services: ServicesDep) -> Response:
-    return _file(job, services, CHECKPOINT_FILE)
+def download_checkpoint(request: Request, job: JobDep, services: ServicesDep) -> Response:
+    return _file(request, job, services, CHECKPOINT_FILE)

@@ -14,9 +14,8 @@ from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import read_image, refuse_unknown_fields, require_multipart
-from core import service, webhooks
-from core import vocabulary as v
+from api.uploads import check_form_fields, multipart_with, read_image
+from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
 from core.storage import stage_preview_key
@@ -42,7 +41,7 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     status_code=202,
     response_model=ModelRead,
     summary="Upload an image and start training",
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("image")), Depends(require_queue_room)],
     responses={
         202: {"description": "training queued", "content": {"application/json": {"example": examples.MODEL}}},
         200: {"description": "finished within `Prefer: wait=N`"},
@@ -61,8 +60,8 @@ async def create_model(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await refuse_unknown_fields(request, {*ModelCreate.model_fields, "image"})
-    valid = await read_image(image, services.settings)
+    await check_form_fields(request, {*ModelCreate.model_fields, "image"}, repeatable={"webhook_events"})
+    valid = await read_image(request, image, reduce_to=vocabulary.TRAINING_DECODE_SIDE)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
     )
@@ -117,6 +116,7 @@ def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> Mo
     return model_read(service.cancel_model(services, model), services.storage, str(request.base_url))
 
 
+@router.head("/{model_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{model_id}/checkpoint",
     summary="Download the trained model (safetensors; streamed, or a redirect to a presigned URL)",
@@ -132,7 +132,7 @@ def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> Mo
         409: {"description": "the model's training has not succeeded"},
     },
 )
-def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
+def download_checkpoint(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     job = model.train_job
     if job is None or job.state != JobState.SUCCEEDED or not model.checkpoint_key:
         state = job.state if job else "missing"
@@ -145,6 +145,7 @@ def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
         "application/octet-stream",
         f"{model.id}.safetensors",
         f"model {model.id!r} has no stored checkpoint",
+        head=request.method == "HEAD",
     )
 
 
@@ -154,6 +155,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+@router.head("/{model_id}/input", include_in_schema=False)
 @router.get(
     "/{model_id}/input",
     summary="Download the image the model trains on (PNG; streamed, or a redirect to a presigned URL)",
@@ -161,16 +163,18 @@ IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
     response_class=Response,
     responses=IMAGE_RESPONSES,
 )
-def download_input(model: ModelDep, services: ServicesDep) -> Response:
+def download_input(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     return download(
         services.storage,
         model.input_key,
         "image/png",
         f"{model.id}-input.png",
         f"model {model.id!r} has no stored input image",
+        head=request.method == "HEAD",
     )
 
 
+@router.head("/{model_id}/stages/{stage}/preview", include_in_schema=False)
 @router.get(
     "/{model_id}/stages/{stage}/preview",
     summary="An image the model drew when a stage of its training finished (PNG)",
@@ -182,9 +186,10 @@ def download_input(model: ModelDep, services: ServicesDep) -> Response:
     responses={**IMAGE_RESPONSES, 404: {"description": "that stage has not finished or has no preview"}},
 )
 def download_stage_preview(
+    request: Request,
     model: ModelDep,
     services: ServicesDep,
-    stage: Annotated[int, Path(ge=0, le=v.MAX_STAGE_INDEX)],
+    stage: Annotated[int, Path(ge=0, le=vocabulary.MAX_STAGE_INDEX)],
 ) -> Response:
     return download(
         services.storage,
@@ -192,4 +197,5 @@ def download_stage_preview(
         "image/png",
         f"{model.id}-stage-{stage}.png",
         f"model {model.id!r} has no preview of stage {stage}",
+        head=request.method == "HEAD",
     )

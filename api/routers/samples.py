@@ -70,6 +70,7 @@ def list_samples(
     )
 
 
+@router.head("/{sample_id}/content", include_in_schema=False)
 @router.get(
     "/{sample_id}/content",
     summary="Download one image (streamed, or a redirect to a presigned URL)",
@@ -77,6 +78,7 @@ def list_samples(
     responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
 )
 def download_sample(
+    request: Request,
     model: ModelDep,
     session: SessionDep,
     services: ServicesDep,
@@ -89,6 +91,7 @@ def download_sample(
         "image/png",
         f"{sample.id}.png",
         f"sample {sample_id!r} has no stored image",
+        head=request.method == "HEAD",
     )
 
 

@@ -10,7 +10,7 @@ import engine
 from core import jobs
 from core.models import Job, JobState, Model
 from core.storage import ObjectNotFound, checkpoint_key, stage_key, stage_preview_key
-from core.training import training_config
+from core.training import training_config  # the same mapping the API checked the upload with
 from worker import outcomes
 from worker.artifacts import sample_in_batches, store_samples
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter

@@ -5,6 +5,7 @@
 Trains a model first (--iters per stage, default 50: sampling speed does not depend on how well it was
 trained) or loads one from --model DIR (a `python -m engine train` output). Prints samples/s per batch
 size for the eager path (the reference) and the captured one, in fp32 and bf16 + channels-last.
+`measure` is what bench/gpu_check.py calls.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from common import device_name, print_table, synchronize
@@ -57,30 +59,43 @@ def load_or_train(args: argparse.Namespace) -> engine.TrainedModel:
     return engine.train(image, cfg, device=args.device, rng=engine.make_rng(0, args.device))
 
 
+def measure(
+    model: engine.TrainedModel, batches: Sequence[int], device: str, seconds: float
+) -> list[dict[str, Any]]:
+    """Samples/s per batch size: eager `engine.sample`, the captured sampler in fp32, and captured in bf16
+    with channels-last memory (bf16 and channels-last apply on CUDA only)."""
+    rng = engine.make_rng(1, device)
+    rows = []
+    for batch in batches:
+        eager = rate(lambda b=batch: engine.sample(model, b, rng=rng), batch, device, seconds)
+        captured = CapturedSampler(model, batch)
+        graphed = rate(lambda s=captured: s(rng), batch, device, seconds)
+        fast = CapturedSampler(model, batch, bf16=True, channels_last=device == "cuda")
+        fastest = rate(lambda s=fast: s(rng), batch, device, seconds)
+        model.generator.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        rows.append({"batch": batch, "eager": eager, "captured": graphed, "captured_bf16": fastest})
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     model = load_or_train(args)
-    rng = engine.make_rng(1, args.device)
-    rows = []
-    for batch in (int(b) for b in args.batches.split(",")):
-        eager = rate(lambda b=batch: engine.sample(model, b, rng=rng), batch, args.device, args.seconds)
-        captured = CapturedSampler(model, batch)
-        graphed = rate(lambda s=captured: s(rng), batch, args.device, args.seconds)
-        fast = CapturedSampler(model, batch, bf16=True, channels_last=args.device == "cuda")
-        fastest = rate(lambda s=fast: s(rng), batch, args.device, args.seconds)
-        model.generator.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-        rows.append(
-            (
-                batch,
-                f"{eager:,.0f}",
-                f"{graphed:,.0f}",
-                f"{fastest:,.0f}",
-                f"{max(graphed, fastest) / eager:.1f}x",
-            )
-        )
+    rows = measure(model, [int(b) for b in args.batches.split(",")], args.device, args.seconds)
     height, width = model.stage_shapes[-1]
     print(f"samples/s at {height}x{width}, {device_name(args.device)}")
-    print_table(["batch", "eager (reference)", "captured fp32", "captured bf16+CL", "best speed-up"], rows)
+    print_table(
+        ["batch", "eager (reference)", "captured fp32", "captured bf16+CL", "best speed-up"],
+        [
+            (
+                row["batch"],
+                f"{row['eager']:,.0f}",
+                f"{row['captured']:,.0f}",
+                f"{row['captured_bf16']:,.0f}",
+                f"{max(row['captured'], row['captured_bf16']) / row['eager']:.1f}x",
+            )
+            for row in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

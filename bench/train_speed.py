@@ -4,7 +4,8 @@
 
 Prints per-stage and total seconds, the fast path's speed-up over the reference (a ratio measured in this
 run, on this machine), peak GPU memory, and SIFID (64-channel stem) of --n samples of each model, so a
-speed-up that costs quality shows. Needs the bench extra for SIFID: pip install '.[bench]'.
+speed-up that costs quality shows. SIFID needs the bench extra (pip install '.[bench]') or --fid-layers;
+without either the column says why it is missing. `train_once` is what bench/gpu_check.py calls.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from common import StageTimer, device_name, print_table, synchronize
+from common import StageTimer, device_name, print_table, sifid_or_reason, synchronize
 
 import engine
 from engine import metrics
@@ -39,43 +41,108 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paths", default="reference,fast", help="comma-separated, first is the baseline")
     parser.add_argument("--bf16", action="store_true", help="fast path with bf16 autocast")
     parser.add_argument("--no-graphs", action="store_true", help="fast path without CUDA graphs")
+    parser.add_argument("--fid-layers", type=Path, default=None, help="SIFID's layers file (gpu_check.py)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     return parser.parse_args(argv)
 
 
-def train_once(image: torch.Tensor, args: argparse.Namespace, path: str) -> dict[str, Any]:
-    overrides = {"iters_per_stage": args.iters} if args.iters else {}
-    cfg = engine.TrainConfig.preset(args.preset, **overrides)
-    options = FastOptions(bf16=args.bf16, cuda_graphs=not args.no_graphs)
-    if args.device == "cuda":
+def train_once(
+    image: torch.Tensor,
+    cfg: engine.TrainConfig,
+    *,
+    device: str,
+    path: str,
+    options: FastOptions | None = None,
+    seed: int = 0,
+    n: int = 50,
+    stop_after_s: float | None = None,
+) -> dict[str, Any]:
+    """Train once on `image` ([1, 3, H, W] in [-1, 1]) and score `n` samples.
+
+    Returns per-stage and total seconds, peak GPU MiB, SIFID ({"mean", "median"} or the reason it is
+    missing), the warnings the training raised (a CUDA graph capture that fell back to eager says so
+    there), the model and its samples ([n, 3, h, w]). With `stop_after_s` the training is cancelled at
+    that time: "stopped" then says where, the stages finished so far keep their times, and there is no
+    model, sample or SIFID.
+    """
+    if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    timer = StageTimer()
-    synchronize(args.device)
+    timer = StageTimer(label=path)
+    synchronize(device)
     started = time.perf_counter()
-    model = engine.train(
-        image,
-        cfg,
-        device=args.device,
-        rng=engine.make_rng(args.seed, args.device),
-        on_progress=timer,
-        progress_every=100,
-        path=path,  # type: ignore[arg-type]
-        fast_options=options,
-    )
-    synchronize(args.device)
+    deadline = started + stop_after_s if stop_after_s is not None else float("inf")
+    stopped = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = _train(image, cfg, device, path, options, seed, timer, deadline)
+    if isinstance(model, str):
+        stopped, model = f"{model} (budget {stop_after_s:.0f} s)", None
+    synchronize(device)
     total = time.perf_counter() - started
-    peak = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else float("nan")
-    samples = engine.sample(model, args.n, rng=engine.make_rng(args.seed + 1, args.device))
-    sifid = metrics.summarize(metrics.sifid(model.reals[-1], samples, device=args.device))
-    return {"path": path, "stage_s": timer.per_stage_s(), "total_s": total, "peak_mib": peak, "sifid": sifid}
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan")
+    samples = None
+    sifid: dict[str, float] | str = "n/a: training stopped at its time budget"
+    if model is not None:
+        samples = engine.sample(model, n, rng=engine.make_rng(seed + 1, device))
+        sifid = sifid_or_reason(model.image, samples, device)
+    return {
+        "path": path,
+        "iters_per_stage": cfg.iters_per_stage,
+        "stage_s": timer.per_stage_s(),
+        "total_s": total,
+        "peak_mib": peak,
+        "sifid": sifid,
+        "stopped": stopped,
+        "warnings": sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
+        "_model": model,
+        "_samples": samples,
+    }
+
+
+def _train(
+    image: torch.Tensor,
+    cfg: engine.TrainConfig,
+    device: str,
+    path: str,
+    options: FastOptions | None,
+    seed: int,
+    timer: StageTimer,
+    deadline: float,
+) -> engine.TrainedModel | str:
+    """The trained model, or where the training was stopped at `deadline`."""
+    try:
+        return engine.train(
+            image,
+            cfg,
+            device=device,
+            rng=engine.make_rng(seed, device),
+            on_progress=timer,
+            should_stop=lambda: time.perf_counter() > deadline,
+            progress_every=100,
+            path=path,  # type: ignore[arg-type]
+            fast_options=options,
+        )
+    except engine.TrainingCanceled as canceled:
+        return str(canceled)
+
+
+def format_sifid(sifid: dict[str, float] | str) -> str:
+    return sifid if isinstance(sifid, str) else "{mean:.4f} / {median:.4f}".format(**sifid)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    metrics.fid_weights_path()  # fail now, not after minutes of training, when the extra is missing
+    if args.fid_layers:
+        metrics.use_feature_layers_file(args.fid_layers)
     image = engine.load_image(args.image.read_bytes())
-    results = [train_once(image, args, path) for path in args.paths.split(",")]
+    overrides = {"iters_per_stage": args.iters} if args.iters else {}
+    cfg = engine.TrainConfig.preset(args.preset, **overrides)
+    options = FastOptions(bf16=args.bf16, cuda_graphs=not args.no_graphs)
+    results = [
+        train_once(image, cfg, device=args.device, path=path, options=options, seed=args.seed, n=args.n)
+        for path in args.paths.split(",")
+    ]
     baseline = results[0]["total_s"]
     print(
         f"{args.image.name}, preset {args.preset}, iters {args.iters or 'default'}, {device_name(args.device)}"
@@ -87,15 +154,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{r['total_s']:.1f}",
             f"{baseline / r['total_s']:.2f}x",
             f"{r['peak_mib']:.0f}",
-            "{mean:.4f} / {median:.4f}".format(**r["sifid"]),
+            format_sifid(r["sifid"]),
         )
         for r in results
     ]
     print_table(["path", "seconds per stage", "total s", "speed-up", "peak MiB", "SIFID mean / median"], rows)
     if args.json:
+        public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
         args.json.write_text(
             json.dumps(
-                {"args": vars(args) | {"image": str(args.image), "json": None}, "results": results},
+                {"args": vars(args) | {"image": str(args.image), "json": None}, "results": public},
                 indent=2,
                 default=str,
             )

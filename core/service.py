@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from core import jobs
 from core.errors import Conflict, NotFound
 from core.ids import new_id
+from core.infra import is_unavailable
 from core.models import FINAL_STATES, Job, JobEvent, JobKind, JobState, Model, Sample
 from core.services import Services
 from core.storage import model_prefix
@@ -60,6 +61,36 @@ def list_models(
     if after:
         query = query.where(Model.id < after)
     return _page(session, query, limit, lambda m: m.id)
+
+
+def list_jobs(
+    session: Session,
+    owner_id: str,
+    *,
+    model_id: str | None,
+    kind: JobKind | None,
+    state: JobState | None,
+    limit: int,
+    after: str | None,
+) -> tuple[list[Job], str | None]:
+    """Newest first, the caller's only; `after` is the previous page's next_cursor."""
+    query = select(Job).where(Job.owner_id == owner_id).order_by(Job.id.desc())
+    if model_id is not None:
+        query = query.where(Job.model_id == model_id)
+    if kind is not None:
+        query = query.where(Job.kind == kind.value)
+    if state is not None:
+        query = query.where(Job.state == state.value)
+    if after:
+        query = query.where(Job.id < after)
+    return _page(session, query, limit, lambda j: j.id)
+
+
+def get_sample(session: Session, model: Model, sample_id: str) -> Sample:
+    sample = session.get(Sample, sample_id)
+    if sample is None or sample.model_id != model.id:
+        raise NotFound(f"no sample {sample_id!r}")
+    return sample
 
 
 def list_samples(
@@ -117,8 +148,34 @@ def delete_model(services: Services, model: Model) -> None:
                 jobs.request_cancel(uow.session, job)
         uow.session.delete(uow.session.get_one(Model, model.id))
         uow.commit()
-    removed = services.storage.delete_prefix(model_prefix(model.id))
+    removed = _remove_objects(lambda: services.storage.delete_prefix(model_prefix(model.id)), model.id)
     log.info("model deleted", extra={"model_id": model.id, "objects_removed": removed})
+
+
+def delete_sample(services: Services, model: Model, sample_id: str) -> None:
+    """The row first, then the image (a failure in between leaves an orphan the cleanup sweeps)."""
+    with services.db.transaction() as session:
+        sample = get_sample(session, model, sample_id)
+        key = sample.key
+        session.delete(sample)
+    _remove_objects(lambda: services.storage.delete(key), model.id)
+    log.info("sample deleted", extra={"model_id": model.id, "sample_id": sample_id})
+
+
+def _remove_objects(remove: Callable[[], int | None], model_id: str) -> int | None:
+    """Objects of rows whose delete committed. The delete has happened: a storage that is unavailable now
+    leaves objects without rows, which the cleanup sweep removes (`core.maintenance`), so the client is told
+    it worked (a 503 would have it retry into a 404)."""
+    try:
+        return remove()
+    except Exception as e:
+        if not is_unavailable(e):
+            raise
+        log.warning(
+            "objects of a deleted row left to the cleanup sweep; storage unavailable",
+            extra={"model_id": model_id, "error": str(e)[:300]},
+        )
+        return None
 
 
 def new_sample_id() -> str:

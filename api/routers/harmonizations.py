@@ -15,7 +15,7 @@ from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import HarmonizationCreate, JobRead
-from api.uploads import read_image, refuse_unknown_fields, require_multipart
+from api.uploads import check_form_fields, multipart_with, read_image
 from core.models import JobKind
 from core.submit import JobRequest
 
@@ -34,7 +34,7 @@ router = APIRouter(tags=["harmonizations"], responses=PROBLEM_RESPONSES)
         "mask keep the naive image's values. With `fine_tune=true` the model is first fine-tuned on the "
         "naive image and the fine-tuned checkpoint is stored with the result."
     ),
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("naive", "mask")), Depends(require_queue_room)],
     responses={
         202: {
             "description": "job queued",
@@ -58,10 +58,11 @@ async def create_harmonization(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await refuse_unknown_fields(request, {*HarmonizationCreate.model_fields, "naive", "mask"})
+    await check_form_fields(request, {*HarmonizationCreate.model_fields, "naive", "mask"})
     uploads = {
-        "naive": await read_image(naive, services.settings, "naive"),
-        "mask": await read_image(mask, services.settings, "mask"),
+        # kept at full size: the result comes back at the naive image's size, and the mask must match it
+        "naive": await read_image(request, naive, "naive"),
+        "mask": await read_image(request, mask, "mask"),
     }
     work = JobRequest(
         kind=JobKind.HARMONIZE,

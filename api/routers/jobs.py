@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import JobDep, ServicesDep, SessionDep
+from api.deps import CurrentOwner, JobDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
 from api.render import event_read, job_read
 from api.schemas import JobEventRead, JobRead, Page
 from core import service
 from core.errors import NotFound
-from core.models import Job, JobState
+from core.models import Job, JobKind, JobState
 from core.results import job_file_key, job_file_names
 from core.services import Services
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
@@ -24,6 +24,29 @@ FILE_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {media_type: {} for media_type in sorted(set(MEDIA_TYPES.values()))}},
     307: {"description": "redirect to object storage"},
 }
+
+
+@router.get("", response_model=Page[JobRead], summary="List your jobs, newest first")
+def list_jobs(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    model_id: Annotated[str | None, Query(max_length=40, description="only this model's jobs")] = None,
+    kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,
+    state: Annotated[JobState | None, Query(description="only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[
+        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
+    ] = None,
+) -> Page[JobRead]:
+    jobs, cursor = service.list_jobs(
+        session, owner.id, model_id=model_id, kind=kind, state=state, limit=limit, after=after
+    )
+    base_url = str(request.base_url)
+    return Page[JobRead](
+        data=[job_read(session, services.storage, job, base_url) for job in jobs], next_cursor=cursor
+    )
 
 
 @router.get(
@@ -37,15 +60,20 @@ def get_job(request: Request, job: JobDep, session: SessionDep, services: Servic
     "/{job_id}/events", response_model=Page[JobEventRead], summary="The job's event log, oldest first"
 )
 def list_events(
+    request: Request,
     job: JobDep,
     session: SessionDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[
         int | None, Query(ge=0, le=2**31 - 1, description="`next_cursor` of the previous page")
     ] = None,
 ) -> Page[JobEventRead]:
     events, cursor = service.list_job_events(session, job, limit, after)
-    return Page[JobEventRead](data=[event_read(e) for e in events], next_cursor=cursor)
+    base_url = str(request.base_url)
+    return Page[JobEventRead](
+        data=[event_read(e, job, services.storage, base_url) for e in events], next_cursor=cursor
+    )
 
 
 @router.post(
@@ -59,7 +87,7 @@ def cancel_job(request: Request, job: JobDep, session: SessionDep, services: Ser
     return job_read(session, services.storage, canceled, str(request.base_url))
 
 
-def _file(job: Job, services: Services, name: str) -> Response:
+def _file(request: Request, job: Job, services: Services, name: str) -> Response:
     if job.state != JobState.SUCCEEDED or name not in job_file_names(job):
         raise NotFound(f"job {job.id!r} has no {name}")
     return download(
@@ -68,9 +96,11 @@ def _file(job: Job, services: Services, name: str) -> Response:
         MEDIA_TYPES[name],
         f"{job.id}-{name}",
         f"job {job.id!r} has no stored {name}",
+        head=request.method == "HEAD",
     )
 
 
+@router.head("/{job_id}/files/{name}", include_in_schema=False)
 @router.get(
     "/{job_id}/files/{name}",
     summary="Download one of a succeeded job's files (streamed, or a redirect to a presigned URL)",
@@ -78,21 +108,26 @@ def _file(job: Job, services: Services, name: str) -> Response:
     responses=FILE_RESPONSES,
 )
 def download_file(
-    job: JobDep, services: ServicesDep, name: Annotated[str, Path(max_length=40, examples=["animation.gif"])]
+    request: Request,
+    job: JobDep,
+    services: ServicesDep,
+    name: Annotated[str, Path(max_length=40, examples=["animation.gif"])],
 ) -> Response:
-    return _file(job, services, name)
+    return _file(request, job, services, name)
 
 
+@router.head("/{job_id}/result", include_in_schema=False)
 @router.get(
     "/{job_id}/result",
     summary="Download a harmonize job's composite (streamed, or a redirect to a presigned URL)",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
 )
-def download_result(job: JobDep, services: ServicesDep) -> Response:
-    return _file(job, services, RESULT_FILE)
+def download_result(request: Request, job: JobDep, services: ServicesDep) -> Response:
+    return _file(request, job, services, RESULT_FILE)
 
 
+@router.head("/{job_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{job_id}/checkpoint",
     summary="Download a harmonize job's fine-tuned checkpoint (safetensors)",
@@ -102,5 +137,5 @@ def download_result(job: JobDep, services: ServicesDep) -> Response:
         307: {"description": "redirect to object storage"},
     },
 )
-def download_checkpoint(job: JobDep, services: ServicesDep) -> Response:
-    return _file(job, services, CHECKPOINT_FILE)
+def download_checkpoint(request: Request, job: JobDep, services: ServicesDep) -> Response:
+    return _file(request, job, services, CHECKPOINT_FILE)

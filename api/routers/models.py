@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api import examples
@@ -14,10 +14,11 @@ from api.downloads import download
 from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import read_image, refuse_unknown_fields, require_multipart
-from core import service, webhooks
+from api.uploads import check_form_fields, multipart_with, read_image
+from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
+from core.storage import stage_preview_key
 from core.submit import JobRequest, NewModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=PROBLEM_RESPONSES)
@@ -40,7 +41,7 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     status_code=202,
     response_model=ModelRead,
     summary="Upload an image and start training",
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("image")), Depends(require_queue_room)],
     responses={
         202: {"description": "training queued", "content": {"application/json": {"example": examples.MODEL}}},
         200: {"description": "finished within `Prefer: wait=N`"},
@@ -59,8 +60,8 @@ async def create_model(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await refuse_unknown_fields(request, {*ModelCreate.model_fields, "image"})
-    valid = await read_image(image, services.settings)
+    await check_form_fields(request, {*ModelCreate.model_fields, "image"}, repeatable={"webhook_events"})
+    valid = await read_image(request, image, reduce_to=vocabulary.TRAINING_DECODE_SIDE)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
     )
@@ -77,6 +78,8 @@ async def create_model(
 
 @router.get("", response_model=Page[ModelRead], summary="List your models, newest first")
 def list_models(
+    request: Request,
+    services: ServicesDep,
     session: SessionDep,
     owner: CurrentOwner,
     state: Annotated[JobState | None, Query(description="only models in this state")] = None,
@@ -86,12 +89,15 @@ def list_models(
     ] = None,
 ) -> Page[ModelRead]:
     models, cursor = service.list_models(session, owner.id, state, limit, after)
-    return Page[ModelRead](data=[model_read(m) for m in models], next_cursor=cursor)
+    base_url = str(request.base_url)
+    return Page[ModelRead](
+        data=[model_read(m, services.storage, base_url) for m in models], next_cursor=cursor
+    )
 
 
 @router.get("/{model_id}", response_model=ModelRead, summary="A model: state, progress, timings, links")
-def get_model(model: ModelDep) -> ModelRead:
-    return model_read(model)
+def get_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
+    return model_read(model, services.storage, str(request.base_url))
 
 
 @router.delete("/{model_id}", status_code=204, summary="Delete a model, its jobs, samples and stored objects")
@@ -106,16 +112,17 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
     summary="Cancel the training",
     responses={409: {"description": "the training already ended"}},
 )
-def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(service.cancel_model(services, model))
+def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
+    return model_read(service.cancel_model(services, model), services.storage, str(request.base_url))
 
 
+@router.head("/{model_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{model_id}/checkpoint",
     summary="Download the trained model (safetensors; streamed, or a redirect to a presigned URL)",
     description=(
         "The checkpoint `python -m engine sample MODEL_DIR` reads: save it as "
-        "`MODEL_DIR/checkpoint.safetensors`. safetensors with a JSON header (config, noise amplitudes, "
+        "`MODEL_DIR/model.safetensors`. safetensors with a JSON header (config, noise amplitudes, "
         "pyramid shapes, format version); never a pickle."
     ),
     response_class=Response,
@@ -125,7 +132,7 @@ def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
         409: {"description": "the model's training has not succeeded"},
     },
 )
-def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
+def download_checkpoint(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     job = model.train_job
     if job is None or job.state != JobState.SUCCEEDED or not model.checkpoint_key:
         state = job.state if job else "missing"
@@ -138,4 +145,57 @@ def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
         "application/octet-stream",
         f"{model.id}.safetensors",
         f"model {model.id!r} has no stored checkpoint",
+        head=request.method == "HEAD",
+    )
+
+
+IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"image/png": {}}},
+    307: {"description": "redirect to object storage"},
+}
+
+
+@router.head("/{model_id}/input", include_in_schema=False)
+@router.get(
+    "/{model_id}/input",
+    summary="Download the image the model trains on (PNG; streamed, or a redirect to a presigned URL)",
+    description="The upload as stored: decoded and re-encoded as RGB PNG, at its uploaded size.",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+def download_input(request: Request, model: ModelDep, services: ServicesDep) -> Response:
+    return download(
+        services.storage,
+        model.input_key,
+        "image/png",
+        f"{model.id}-input.png",
+        f"model {model.id!r} has no stored input image",
+        head=request.method == "HEAD",
+    )
+
+
+@router.head("/{model_id}/stages/{stage}/preview", include_in_schema=False)
+@router.get(
+    "/{model_id}/stages/{stage}/preview",
+    summary="An image the model drew when a stage of its training finished (PNG)",
+    description=(
+        "Announced by the training job's `stage_done` event (`links.preview`) while training goes on; "
+        "the last stage's images are the training's preview samples instead."
+    ),
+    response_class=Response,
+    responses={**IMAGE_RESPONSES, 404: {"description": "that stage has not finished or has no preview"}},
+)
+def download_stage_preview(
+    request: Request,
+    model: ModelDep,
+    services: ServicesDep,
+    stage: Annotated[int, Path(ge=0, le=vocabulary.MAX_STAGE_INDEX)],
+) -> Response:
+    return download(
+        services.storage,
+        stage_preview_key(model.id, stage),
+        "image/png",
+        f"{model.id}-stage-{stage}.png",
+        f"model {model.id!r} has no preview of stage {stage}",
+        head=request.method == "HEAD",
     )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core import jobs, maintenance
 from core.ids import new_id
 from core.models import IdempotencyRecord, JobKind, Model, Sample, utcnow
-from core.storage import LocalStorage, input_key, job_output_key, sample_key
+from core.storage import LocalStorage, input_key, job_output_key, sample_key, stage_key, stage_preview_key
 from core.vocabulary import RESULT_FILE
 from tests.service_fixtures import object_keys
 
@@ -53,7 +53,9 @@ def test_objects_of_an_attempt_that_lost_its_commit_go_the_winners_stay(
     db: Any, storage: Any, caller: Any
 ) -> None:
     """An attempt whose success commit was lost while storage was away too could not delete its previews or
-    outputs: previews without a sample row, and outputs of an attempt the ended job does not point at."""
+    outputs: previews without a sample row, and outputs of an attempt the ended job does not point at. What
+    the model owns without a row (its stage snapshots and stage previews) and what the job's result points at
+    stay."""
     model_id = _model(db, storage, caller.owner_id)
     with db.transaction() as session:
         job = jobs.create_job(session, session.get_one(Model, model_id), JobKind.HARMONIZE)
@@ -62,12 +64,14 @@ def test_objects_of_an_attempt_that_lost_its_commit_go_the_winners_stay(
     lost_preview = sample_key(model_id, new_id("smp"))
     lost_output = job_output_key(model_id, job_id, 1, RESULT_FILE)
     won_output = job_output_key(model_id, job_id, 2, RESULT_FILE)
-    for key in (lost_preview, lost_output, won_output):
+    model_owned = [stage_key(model_id, 0), stage_preview_key(model_id, 0), stage_preview_key(model_id, 1)]
+    for key in (lost_preview, lost_output, won_output, *model_owned):
         storage.put(key, b"png", "image/png")
     assert maintenance.remove_orphaned_objects(db, storage, dt.timedelta(hours=1)) == 0
-    maintenance.remove_orphaned_objects(db, storage, dt.timedelta(seconds=-1))
+    assert maintenance.remove_orphaned_objects(db, storage, dt.timedelta(seconds=-1)) == 2
     assert not storage.exists(lost_preview) and not storage.exists(lost_output)
     assert storage.exists(won_output) and storage.exists(input_key(model_id))
+    assert all(storage.exists(key) for key in model_owned)
 
 
 def test_the_local_backend_lists_and_sweeps_the_same_way(db: Any, caller: Any, tmp_path: Path) -> None:

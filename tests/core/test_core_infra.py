@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core import jobs
+from core.db import Database
 from core.ids import new_id
 from core.infra import StillUnavailable, retry_unavailable, unavailable_dependency
 from core.models import Job, JobEvent, JobKind, JobState, Model
+from core.storage import ObjectNotFound, RetryingStorage
 
 
 def _client_error(status: int, code: str) -> ClientError:
@@ -135,3 +139,51 @@ def test_a_job_fails_once_the_outage_outlasts_the_limit(db: Any, caller: Any) ->
 def test_the_reaper_knows_when_postgres_started(db: Any) -> None:
     with db.read() as session:
         assert jobs.database_started_at(session) is not None
+
+
+class _BlinkingStorage:
+    """Refuses `refusals` calls, then answers like a storage holding one 3-byte object."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals, self.calls = refusals, 0
+
+    def size(self, key: str) -> int:
+        self.calls += 1
+        if self.calls <= self.refusals:
+            raise EndpointConnectionError(endpoint_url="http://s3")
+        if key != "models/mdl_0123456789abcdef0123456789ab/input.png":
+            raise ObjectNotFound(key)
+        return 3
+
+
+def test_the_retrying_storage_retries_size_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("core.infra.time.sleep", lambda _s: None)
+    inner = _BlinkingStorage(refusals=2)
+    retrying = RetryingStorage(inner, budget_s=60)  # type: ignore[arg-type]
+    assert retrying.size("models/mdl_0123456789abcdef0123456789ab/input.png") == 3
+    assert inner.calls == 3
+    with pytest.raises(ObjectNotFound):  # a missing object is an answer, not an outage: no retry
+        retrying.size("models/mdl_0123456789abcdef0123456789ab/checkpoint.safetensors")
+    assert inner.calls == 4
+
+
+def test_request_sessions_replace_a_connection_the_server_closed(db: Any, settings: Any) -> None:
+    """`autocommit_read()` (the API's per-request session) shares the pool's checkout check: a pooled
+    connection that Postgres closed (a restart) is replaced before use, without a ping, so the first request
+    after a restart succeeds; and it connects with the bounded connect timeout."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("Postgres only")
+    api_db = Database(settings.database_url, pre_ping=False, connect_timeout_s=3)  # as the API builds it
+    try:
+        with api_db.autocommit_read() as session:
+            pid = session.scalar(select(func.pg_backend_pid()))
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            assert raw.info.get_parameters().get("connect_timeout") == "3"
+        with db.transaction() as session:
+            assert session.scalar(select(func.pg_terminate_backend(pid)))
+        time.sleep(0.2)  # the server's goodbye reaches the pooled socket
+        with api_db.autocommit_read() as session:
+            assert session.scalar(select(func.pg_backend_pid())) != pid
+    finally:
+        api_db.dispose()

@@ -165,3 +165,54 @@ def test_worker_serves_job_metrics_from_its_pool_processes(celery_worker: Path) 
     assert 'consingan_worker_job_duration_seconds_count{kind="train",state="succeeded"}' in text, text[-3000:]
     assert 'consingan_worker_job_queue_wait_seconds_count{kind="sample"}' in text
     assert 'consingan_worker_jobs_total{kind="train",state="canceled"} 1.0' in text
+
+
+def test_animation_and_checkpoint_download_through_a_real_worker(
+    celery_worker: Path, make_client: Any, settings: Any, redis_url: str, caller: Any, tmp_path: Path
+) -> None:
+    """An animation-mode model: the animate job's GIF has the frames asked for; the checkpoint downloads
+    and `python -m engine sample` draws from it offline."""
+    import engine
+    from engine.cli import main as engine_cli
+
+    client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
+    created = client.post(
+        "/v1/models",
+        headers={**caller.headers, "Prefer": "wait=60"},
+        data={"preset": "quick", "mode": "animation", "train_stages": "2", "iters_per_stage": "5",
+              "max_size": "32", "seed": "3"},
+        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
+    )  # fmt: skip
+    assert created.status_code in (200, 202), created.text
+    model = wait_for(client, created.headers["location"], caller.headers, celery_worker)
+    assert model["state"] == "succeeded", model["error"]
+
+    animated = client.post(
+        f"/v1/models/{model['id']}/animations",
+        headers={**caller.headers, "Prefer": "wait=60"},
+        json={"frames": 7, "fps": 5, "seed": 1},
+    )
+    assert animated.status_code in (200, 202), animated.text
+    job = wait_for(client, animated.headers["location"], caller.headers, celery_worker)
+    assert job["kind"] == "animate" and job["state"] == "succeeded", job["error"]
+    result = job["result"]
+    assert result["frames"] == 7 and [f["name"] for f in result["files"]] == ["animation.gif"]
+    gif = httpx.get(result["url"]).content  # presigned
+    with Image.open(io.BytesIO(gif)) as image:
+        assert image.format == "GIF" and image.n_frames == 7
+        assert image.size == (result["width"], result["height"])
+
+    redirect = client.get(
+        f"/v1/models/{model['id']}/checkpoint", headers=caller.headers, follow_redirects=False
+    )
+    assert redirect.status_code == 307
+    model_dir = tmp_path / "offline"
+    model_dir.mkdir()
+    (model_dir / "model.safetensors").write_bytes(httpx.get(redirect.headers["location"]).content)
+    assert engine_cli(["--device", "cpu", "sample", str(model_dir), "-n", "3", "--seed", "2"]) == 0
+    drawn = sorted((model_dir / "samples").glob("0*.png"))
+    offline = engine.checkpoint.from_bytes((model_dir / "model.safetensors").read_bytes())
+    height, width = offline.stage_shapes[-1]
+    assert len(drawn) == 3 and offline.config.mode == "animation"
+    with Image.open(drawn[0]) as sample:
+        assert sample.size == (width, height)

@@ -129,3 +129,18 @@ def test_diversity_is_positive_for_different_samples_and_scale_free() -> None:
     in_zero_to_one = metrics.pixel_diversity((real + 1) / 2, (samples + 1) / 2)
     assert in_minus_one_to_one > 0.1
     assert in_zero_to_one == pytest.approx(in_minus_one_to_one, rel=1e-9)
+
+
+def test_a_layers_file_gives_the_same_features_as_the_package(tmp_path) -> None:
+    path = tmp_path / "fid_layers.safetensors"
+    metrics.export_feature_layers(path)
+    assert path.stat().st_size < 2**20  # small enough to travel to a machine where the package cannot
+    images = smooth_scene(48, 56, seed=3)
+    expected = {dims: metrics.inception_features(images, dims) for dims in (64, 192)}
+    metrics.use_feature_layers_file(path)
+    try:
+        assert metrics.missing_requirements() is None
+        for dims in (64, 192):
+            assert torch.equal(metrics.inception_features(images, dims), expected[dims])
+    finally:
+        metrics.use_feature_layers_file(None)

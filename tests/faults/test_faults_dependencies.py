@@ -28,6 +28,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from core.ids import new_id
 from core.models import DeliveryState, Job, JobEvent, Model, Sample, WebhookDelivery
 from core.queue import CeleryQueue
 from tests.faults.harness import (
@@ -460,15 +461,23 @@ def test_api_answers_503_while_postgres_or_storage_is_down(env: Env, receiver: A
             ("DELETE", f"/v1/models/{model_id}", {}),
             ("GET", f"/v1/jobs/{job_id}", {}),
             ("GET", f"/v1/jobs/{job_id}/events", {}),
+            ("GET", "/v1/jobs", {}),
+            ("GET", "/v1/vocabulary", {}),
+            ("GET", f"/v1/models/{model_id}/input", {}),
+            ("GET", f"/v1/models/{model_id}/stages/0/preview", {}),
+            ("DELETE", f"/v1/models/{model_id}/samples/{new_id('smp')}", {}),
             ("GET", "/metrics", {}),
         ]
         env.pg.stop("immediate")
         try:
             for method, path, extra in routes:
                 assert_unavailable(client.request(method, path, **extra))
+            head = client.head(f"/v1/models/{model_id}/input")  # no body: the status and Retry-After
+            assert head.status_code == 503 and int(head.headers["retry-after"]) > 0
             assert_unavailable(post_model(client, 7))
             check_readyz(client, "database")
             assert client.get("/healthz").status_code == 200
+            assert client.get("/").status_code == 200  # the page is static: it loads and then says why
         finally:
             env.pg.start()
         # the first request after the restart and the next one on the same connection both succeed

@@ -8,6 +8,7 @@ module takes about a minute or two on 2 busy cores.
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -33,6 +34,12 @@ HARMONIZATION = {
     "min_size": "16",
 }
 TRAINED: dict[str, str] = {}  # mode -> model id, shared by the tests of this module
+UNAVAILABLE = {  # the API's answer while the database is down (tests/faults)
+    "type": "https://consingan.dev/problems/unavailable",
+    "title": "A dependency is unavailable",
+    "status": 503,
+    "detail": "the database is unavailable right now; retry after 1 s",
+}
 
 
 def sign_in(page: Any, stack: Stack, hash_: str = "") -> None:
@@ -184,6 +191,64 @@ def test_training_progress_advances_live_and_the_gallery_fills(page: Any, stack:
     assert page.locator("[data-ref=progress-text]").inner_text().startswith("Trained in")
     assert page.locator(f"#model-list li[data-model-id={model_id}] .badge").inner_text() == "succeeded"
     page.screenshot(path=shots / "gallery.png", full_page=True)
+
+
+def test_following_a_training_waits_out_a_503_and_goes_on(page: Any, stack: Stack) -> None:
+    """While the database or storage is down the API answers 503 with Retry-After (tests/faults): the page
+    keeps following the training through it, without an error, instead of giving up."""
+    created = stack.api(
+        "POST",
+        "/v1/models",
+        data={
+            "preset": "quick",
+            "train_stages": "2",
+            "iters_per_stage": "5000",
+            "max_size": "32",
+            "min_size": "16",
+        },
+        files={"image": ("hills.png", landscape(), PNG_FILE)},
+    )  # long enough to still run after the outage; canceled at the end
+    assert created.status_code == 202, created.text
+    model_id, job_id = created.json()["id"], created.json()["train_job_id"]
+    reads = {"model": 0, "events": 0}
+    refused = {"model": 0, "events": 0}
+
+    def outage(route: Any, what: str) -> None:
+        reads[what] += 1
+        if reads[what] in (2, 3):  # the first read shows the model; the next two meet the outage
+            refused[what] += 1
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1"},
+                content_type="application/problem+json",
+                body=json.dumps(UNAVAILABLE),
+            )
+        else:
+            route.continue_()
+
+    page.route(f"**/v1/models/{model_id}", lambda route: outage(route, "model"))
+    page.route(re.compile(rf".*/v1/jobs/{job_id}/events(\?.*)?$"), lambda route: outage(route, "events"))
+    error = page.locator("[data-ref=model-error]")
+    progress = page.locator("[data-ref=progress-text]")
+    try:
+        sign_in(page, stack, f"#/models/{model_id}")
+        deadline = time.monotonic() + 120
+        # polled on after the outage (two more reads), the training's progress shown
+        while (
+            refused != {"model": 2, "events": 2}
+            or reads["model"] < 5
+            or not progress.inner_text().startswith("Stage")
+        ):
+            assert error.is_hidden(), error.inner_text()
+            assert time.monotonic() < deadline, f"refused {refused}, read {reads}\n{stack.log_tail()}"
+            page.wait_for_timeout(250)
+        assert error.is_hidden(), error.inner_text()
+        assert page.locator("[data-ref=state] .badge").inner_text() == "running"
+    finally:
+        canceled = stack.api("POST", f"/v1/models/{model_id}/cancel")  # frees the worker for the next tests
+    assert canceled.status_code in (200, 202), canceled.text
+    page.locator("[data-ref=state] .badge").filter(has_text="canceled").wait_for(timeout=60_000)
+    assert error.is_hidden(), error.inner_text()
 
 
 def test_draw_four_samples_at_one_and_a_half_width_then_download_and_delete_one(

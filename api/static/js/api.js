@@ -4,11 +4,13 @@
 const KEY_STORAGE = "consingan.apiKey";
 
 export class ApiError extends Error {
-  // problem: the RFC 9457 body ({type, title, status, detail, errors?}) or one made up for a network failure
-  constructor(problem) {
+  // problem: the RFC 9457 body ({type, title, status, detail, errors?}) or one made up for a network failure;
+  // retryAfterS: the response's Retry-After in seconds (a 429, or a 503 while a dependency is down), or null
+  constructor(problem, retryAfterS = null) {
     super(problem.detail || problem.title || "request failed");
     this.problem = problem;
     this.status = problem.status || 0;
+    this.retryAfterS = retryAfterS;
   }
 
   get slug() {
@@ -63,8 +65,13 @@ async function send(url, { method = "GET", body, headers = {}, key } = {}) {
   } catch (error) {
     throw new ApiError({ status: 0, title: "The service cannot be reached", detail: String(error.message || error) });
   }
-  if (!response.ok) throw new ApiError(await problemFrom(response));
+  if (!response.ok) throw new ApiError(await problemFrom(response), retryAfterOf(response));
   return response;
+}
+
+function retryAfterOf(response) {
+  const seconds = Number(response.headers.get("Retry-After"));
+  return response.headers.has("Retry-After") && Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
 }
 
 export async function getJSON(path, options = {}) {
@@ -114,7 +121,10 @@ export function query(params) {
 export const FINAL_STATES = new Set(["succeeded", "failed", "canceled"]);
 
 // Polls a job (or model) until it reaches a final state; onUpdate sees every read. `done` resolves with the
-// final read, or with null once stop() was called.
+// final read, or with null once stop() was called. A 503 (the database or storage is down for a moment) is
+// waited out as its Retry-After says, and polling goes on; any other error rejects `done`.
+const UNAVAILABLE_WAIT_S = 5;
+
 export function poll(path, onUpdate, intervalMs = 1000) {
   let stopped = false;
   let timer = null;
@@ -129,7 +139,12 @@ export function poll(path, onUpdate, intervalMs = 1000) {
         onUpdate(current);
         if (FINAL_STATES.has(current.state)) return resolve(current);
       } catch (error) {
-        if (!stopped) reject(error);
+        if (stopped) return;
+        if (error instanceof ApiError && error.status === 503) {
+          timer = setTimeout(tick, Math.max(intervalMs, 1000 * (error.retryAfterS ?? UNAVAILABLE_WAIT_S)));
+          return;
+        }
+        reject(error);
         return;
       }
       timer = setTimeout(tick, intervalMs);

@@ -134,6 +134,8 @@ export function renderModel(view, modelId, context) {
         if (!page.next_cursor) break;
       }
     } catch (error) {
+      // While training is followed, a 503 (a dependency down for a moment) is read again at the next poll.
+      if (error instanceof ApiError && error.status === 503 && !FINAL_STATES.has(model.state)) return;
       fail(modelError, error, "The training's events could not be read.");
     } finally {
       readingEvents = false;

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.contract import install_contract, operation_id
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
@@ -44,10 +45,17 @@ def create_app(
         yield
         services.db.dispose()
 
-    app = FastAPI(title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="ConSinGAN service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
     app.state.services = services
     app.state.metrics = ApiMetrics(services.db)
     install_problem_handlers(app)
+    install_contract(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.
     app.add_middleware(
         BodySizeLimit,

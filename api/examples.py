@@ -13,20 +13,25 @@ S3 = "https://s3.example.com/consingan"
 
 TIMES = {"created_at": "2026-11-25T09:00:00Z", "started_at": "2026-11-25T09:00:01Z", "finished_at": None}
 
+# A multipart form's file part, as an example shows it (the part carries the file's bytes).
+FILE = "(the file's bytes)"
+
 MODEL_CREATE: dict[str, Any] = {
+    "image": FILE,
     "preset": "quick",
     "mode": "generation",
     "seed": 7,
     "webhook_url": "https://example.com/hook",
 }
 SAMPLE_REQUEST: dict[str, Any] = {"n": 4, "seed": 1, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0}
-HARMONIZATION_CREATE: dict[str, Any] = {
+HARMONIZATION_PARAMS: dict[str, Any] = {
     "stage": 0,
     "composite": "detail",
     "fine_tune": True,
     "fine_tune_iters": 50,
     "seed": 3,
 }
+HARMONIZATION_CREATE: dict[str, Any] = {"naive": FILE, "mask": FILE, **HARMONIZATION_PARAMS}
 ANIMATION_CREATE: dict[str, Any] = {
     "frames": 100,
     "fps": 10,
@@ -110,7 +115,7 @@ _TUNED = _file(HARMONIZE_JOB_ID, "checkpoint.safetensors", "application/octet-st
 HARMONIZE_JOB = _job(
     HARMONIZE_JOB_ID,
     "harmonize",
-    HARMONIZATION_CREATE,
+    HARMONIZATION_PARAMS,
     result={"url": _COMPOSITE["url"], "checkpoint_url": _TUNED["url"], "files": [_COMPOSITE, _TUNED]},
 )
 _ANIMATION = _file(ANIMATE_JOB_ID, "animation.gif", "image/gif")
@@ -120,3 +125,19 @@ ANIMATE_JOB = _job(
     ANIMATION_CREATE,
     result={"url": _ANIMATION["url"], "files": [_ANIMATION], "width": 250, "height": 188, "frames": 100},
 )
+
+
+PROBLEM: dict[str, Any] = {
+    "type": "https://consingan.dev/problems/validation",
+    "title": "Request validation failed",
+    "status": 422,
+    "detail": "body.seed: Input should be greater than or equal to 0",
+    "instance": "/v1/models",
+    "errors": [
+        {
+            "loc": ["body", "seed"],
+            "msg": "Input should be greater than or equal to 0",
+            "type": "greater_than_equal",
+        }
+    ],
+}

@@ -7,15 +7,20 @@ Bounds come from `core.vocabulary` (the engine's own for training). Building the
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import UploadFile
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from api import examples
 from core import vocabulary as v
-from core.models import JobState
+from core.models import JobEventType, JobKind, JobState
 
 T = TypeVar("T")
+
+# A file part of a multipart form. `format: binary` is what client generators turn into a file argument;
+# FastAPI's own `contentMediaType` alone makes them drop the part (openapi-python-client, openapi-zod-client).
+FilePart = Annotated[UploadFile, WithJsonSchema({"type": "string", "format": "binary"})]
 
 EventName = Literal[
     "model.succeeded", "model.failed", "model.canceled", "job.succeeded", "job.failed", "job.canceled"
@@ -24,12 +29,13 @@ Seed = Field(None, ge=0, le=v.SEED_MAX, description="random seed; drawn for you 
 
 
 class ModelCreate(BaseModel):
-    """Training parameters of `POST /v1/models` (multipart form fields next to the `image` file).
+    """The multipart form of `POST /v1/models`: the `image` file and the training parameters.
     Unset numbers take the preset's value; the worker resolves them into the engine's config."""
 
-    # "ignore", not "forbid": the form also carries the `image` file; the route refuses unknown fields itself.
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [examples.MODEL_CREATE]})
+    # A misspelt field (`iter_per_stage`) is a 422, never a training with the preset's value.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.MODEL_CREATE]})
 
+    image: FilePart = Field(description="PNG, JPEG or WebP; the scene to learn")
     preset: v.Preset = Field(
         "paper", description="paper: published settings (GPU); quick: a CPU run of minutes"
     )
@@ -80,7 +86,7 @@ class ModelCreate(BaseModel):
         return self
 
     def training_params(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"webhook_url", "webhook_events"}, exclude_none=True)
+        return self.model_dump(exclude={"image", "webhook_url", "webhook_events"}, exclude_none=True)
 
 
 StartStage = Field(
@@ -109,13 +115,13 @@ class SampleRequest(BaseModel):
 
 
 class HarmonizationCreate(BaseModel):
-    """Fields of `POST /v1/models/{id}/harmonizations` (multipart, next to the `naive` and `mask` files)."""
+    """The multipart form of `POST /v1/models/{id}/harmonizations`: the `naive` and `mask` files and the
+    fields below."""
 
-    model_config = ConfigDict(
-        extra="ignore",  # the form also carries the two files; the route refuses unknown fields itself
-        json_schema_extra={"examples": [examples.HARMONIZATION_CREATE]},
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.HARMONIZATION_CREATE]})
 
+    naive: FilePart = Field(description="the cut-and-paste: the scene with the object pasted in")
+    mask: FilePart = Field(description="same size as `naive`; white on black where the object is")
     stage: int = Field(
         0,
         ge=0,
@@ -136,6 +142,9 @@ class HarmonizationCreate(BaseModel):
         + ", ".join(f"{n} ({preset} preset)" for preset, n in v.FINE_TUNE_ITERS_DEFAULT.items()),
     )
     seed: int | None = Seed
+
+    def job_params(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"naive", "mask"})
 
 
 class AnimationCreate(BaseModel):
@@ -161,7 +170,9 @@ class AnimationCreate(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     data: list[T]
-    next_cursor: str | None = Field(None, description="pass as `after` for the next page; null on the last")
+    next_cursor: str | None = Field(
+        None, description="opaque; pass it as `after` for the next page; null on the last page"
+    )
 
 
 class ProgressRead(BaseModel):
@@ -194,7 +205,7 @@ class ModelRead(BaseModel):
     cancel_requested: bool
     train_job_id: str | None
     webhook_url: str | None
-    webhook_events: list[str]
+    webhook_events: list[EventName]
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -241,7 +252,7 @@ class JobRead(BaseModel):
 
     id: str
     object: Literal["job"] = "job"
-    kind: str
+    kind: JobKind
     state: JobState
     model_id: str
     params: dict[str, Any]
@@ -262,7 +273,7 @@ class JobRead(BaseModel):
 
 class JobEventRead(BaseModel):
     id: int
-    type: str
+    type: JobEventType
     message: str
     data: dict[str, Any] | None
     created_at: dt.datetime
@@ -271,3 +282,28 @@ class JobEventRead(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ValidationIssue(BaseModel):
+    """One invalid input of a 422: where it is and what is wrong with it."""
+
+    loc: list[str | int] = Field(description='where: ["body", "seed"], ["query", "after"], ...')
+    msg: str
+    type: str | None = Field(None, description="pydantic's error type, e.g. missing, extra_forbidden")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every 4xx and 5xx (`application/problem+json`). `type` is
+    stable, `detail` says what went wrong and how to fix it; members not listed here may be added."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [examples.PROBLEM]})
+
+    type: str = Field(description="https://consingan.dev/problems/<slug>; the README lists every slug")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="the request's path")
+    errors: list[ValidationIssue] | None = Field(None, description="422: every invalid input")
+    state: str | None = Field(None, description="409: the state the resource is in")
+    limit: int | None = Field(None, description="429: your limit of unfinished jobs")
+    max_bytes: int | None = Field(None, description="413: the largest upload accepted")

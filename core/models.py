@@ -65,6 +65,20 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
 
 
+class JobEventType(StrEnum):
+    """Every kind of line a job's event log holds (`core.jobs.add_event` takes only these)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"  # a training passed a milestone (25/50/75/100 %)
+    STAGE_DONE = "stage_done"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    CANCEL_REQUESTED = "cancel_requested"
+    REQUEUED = "requeued"  # the reaper gave a dead worker's job back to the queue
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -156,7 +170,7 @@ class JobEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(40))  # queued, started, progress, stage_done, succeeded, ...
+    type: Mapped[str] = mapped_column(String(40))  # a JobEventType
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -39,6 +39,8 @@ from core.unit_of_work import EnqueueFailed, UnitOfWork
 from core.vocabulary import SEED_MAX
 
 log = logging.getLogger(__name__)
+# Retry-After of the 503 a submission gets when the broker cannot take its task (a restart takes seconds).
+QUEUE_DOWN_RETRY_AFTER_S = 10
 
 
 @dataclass(frozen=True)
@@ -239,4 +241,7 @@ def _abandon(uow: UnitOfWork, job: Job, request: JobRequest, error: EnqueueFaile
     if request.idempotency_key:
         idempotency.forget(uow.session, request.owner_id, request.idempotency_key)
     uow.commit()
-    raise ServiceUnavailable("the job queue is unreachable; try again shortly") from error
+    raise ServiceUnavailable(
+        "the job queue is unreachable; try again shortly",
+        headers={"Retry-After": str(QUEUE_DOWN_RETRY_AFTER_S)},
+    ) from error

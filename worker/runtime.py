@@ -19,7 +19,7 @@ from sqlalchemy import select
 import engine
 from core import jobs
 from core.db import Database
-from core.models import Job, JobState
+from core.models import Job, JobEventType, JobState
 from core.queue import JobQueue, make_queue
 from core.settings import Settings
 from core.storage import Storage, make_storage
@@ -125,7 +125,7 @@ class ProgressReporter:
                 and percent >= PROGRESS_MILESTONES[self.milestones_passed]
             ):
                 message = f"{PROGRESS_MILESTONES[self.milestones_passed]}% done"
-                jobs.add_event(session, self.job.id, "progress", message, data)
+                jobs.add_event(session, self.job.id, JobEventType.PROGRESS, message, data)
                 self.milestones_passed += 1
         log.info("training progress", extra={"job_id": self.job.id, "model_id": self.job.model_id, **data})
 

@@ -54,7 +54,7 @@ def readyz(services: ServicesDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics: requests and latency by route, jobs by state",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,24 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from api.contract import download_responses, problem_responses
 from api.deps import JobDep, ServicesDep, SessionDep
 from api.downloads import download
-from api.problems import PROBLEM_RESPONSES
 from api.render import event_read, job_read
 from api.schemas import JobEventRead, JobRead, Page
 from core import service
-from core.errors import NotFound
+from core.errors import InvalidParameter, NotFound
 from core.models import Job, JobState
 from core.results import job_file_key, job_file_names
 from core.services import Services
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=problem_responses(401, 404, 422))
 
-FILE_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"content": {media_type: {} for media_type in sorted(set(MEDIA_TYPES.values()))}},
-    307: {"description": "redirect to object storage"},
-}
+# An event id: the cursor is a string like every cursor (a typed client passes `next_cursor` back as it came).
+EVENT_CURSOR = r"^[0-9]{1,10}$"
+MAX_EVENT_ID = 2**31 - 1
 
 
 @router.get(
@@ -36,15 +35,22 @@ def get_job(request: Request, job: JobDep, session: SessionDep, services: Servic
 @router.get(
     "/{job_id}/events", response_model=Page[JobEventRead], summary="The job's event log, oldest first"
 )
-def list_events(
+def list_job_events(
     job: JobDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[
-        int | None, Query(ge=0, le=2**31 - 1, description="`next_cursor` of the previous page")
+        str | None,
+        Query(pattern=EVENT_CURSOR, description="`next_cursor` of the previous page", examples=["42"]),
     ] = None,
 ) -> Page[JobEventRead]:
-    events, cursor = service.list_job_events(session, job, limit, after)
+    after_id = None if after is None else int(after)
+    if after_id is not None and after_id > MAX_EVENT_ID:
+        message = "not a cursor of this job's events"
+        raise InvalidParameter(
+            f"query.after: {message}", errors=[{"loc": ["query", "after"], "msg": message}]
+        )
+    events, cursor = service.list_job_events(session, job, limit, after_id)
     return Page[JobEventRead](data=[event_read(e) for e in events], next_cursor=cursor)
 
 
@@ -52,7 +58,7 @@ def list_events(
     "/{job_id}/cancel",
     response_model=JobRead,
     summary="Cancel a queued or running job",
-    responses={409: {"description": "the job already ended"}},
+    responses=problem_responses(409, notes={409: "the job already ended"}),
 )
 def cancel_job(request: Request, job: JobDep, session: SessionDep, services: ServicesDep) -> JobRead:
     canceled = service.cancel_job(services, job)
@@ -75,9 +81,9 @@ def _file(job: Job, services: Services, name: str) -> Response:
     "/{job_id}/files/{name}",
     summary="Download one of a succeeded job's files (streamed, or a redirect to a presigned URL)",
     response_class=Response,
-    responses=FILE_RESPONSES,
+    responses=download_responses(*sorted(set(MEDIA_TYPES.values()))),
 )
-def download_file(
+def download_job_file(
     job: JobDep, services: ServicesDep, name: Annotated[str, Path(max_length=40, examples=["animation.gif"])]
 ) -> Response:
     return _file(job, services, name)
@@ -87,9 +93,9 @@ def download_file(
     "/{job_id}/result",
     summary="Download a harmonize job's composite (streamed, or a redirect to a presigned URL)",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
+    responses=download_responses(MEDIA_TYPES[RESULT_FILE]),
 )
-def download_result(job: JobDep, services: ServicesDep) -> Response:
+def download_job_result(job: JobDep, services: ServicesDep) -> Response:
     return _file(job, services, RESULT_FILE)
 
 
@@ -97,10 +103,7 @@ def download_result(job: JobDep, services: ServicesDep) -> Response:
     "/{job_id}/checkpoint",
     summary="Download a harmonize job's fine-tuned checkpoint (safetensors)",
     response_class=Response,
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        307: {"description": "redirect to object storage"},
-    },
+    responses=download_responses(MEDIA_TYPES[CHECKPOINT_FILE]),
 )
-def download_checkpoint(job: JobDep, services: ServicesDep) -> Response:
+def download_job_checkpoint(job: JobDep, services: ServicesDep) -> Response:
     return _file(job, services, CHECKPOINT_FILE)

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import examples
+from api.contract import creating_responses, download_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
-from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import read_image, refuse_unknown_fields, require_multipart
+from api.uploads import MULTIPART, read_image, require_multipart
 from core import service, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
 from core.submit import JobRequest, NewModel
 
-router = APIRouter(prefix="/v1/models", tags=["models"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=problem_responses(401, 404, 422))
 
 
 def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
@@ -41,26 +41,23 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     response_model=ModelRead,
     summary="Upload an image and start training",
     dependencies=[Depends(require_multipart), Depends(require_queue_room)],
-    responses={
-        202: {"description": "training queued", "content": {"application/json": {"example": examples.MODEL}}},
-        200: {"description": "finished within `Prefer: wait=N`"},
-        413: {"description": "image or body too large"},
-        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
-        415: {"description": "not multipart, or not a PNG/JPEG/WebP"},
-        503: {"description": "the job queue is unreachable"},
-    },
+    responses=creating_responses(
+        ModelRead,
+        examples.MODEL,
+        queued="training queued",
+        finished="the training ended within `Prefer: wait=N` (see `state`)",
+        notes={415: "not multipart, or an image that is not PNG/JPEG/WebP"},
+    ),
 )
 async def create_model(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
-    data: Annotated[ModelCreate, Form()],
-    image: Annotated[UploadFile, File(description="PNG, JPEG or WebP; the scene to learn")],
+    data: Annotated[ModelCreate, Form(media_type=MULTIPART)],
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await refuse_unknown_fields(request, {*ModelCreate.model_fields, "image"})
-    valid = await read_image(image, services.settings)
+    valid = await read_image(data.image, services.settings)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
     )
@@ -104,7 +101,7 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
     "/{model_id}/cancel",
     response_model=ModelRead,
     summary="Cancel the training",
-    responses={409: {"description": "the training already ended"}},
+    responses=problem_responses(409, notes={409: "the training already ended"}),
 )
 def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
     return model_read(service.cancel_model(services, model))
@@ -120,12 +117,11 @@ def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
     ),
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}},
-        307: {"description": "redirect to object storage"},
-        409: {"description": "the model's training has not succeeded"},
+        **download_responses("application/octet-stream"),
+        **problem_responses(409, notes={409: "the model's training has not succeeded"}),
     },
 )
-def download_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
+def download_model_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
     job = model.train_job
     if job is None or job.state != JobState.SUCCEEDED or not model.checkpoint_key:
         state = job.state if job else "missing"

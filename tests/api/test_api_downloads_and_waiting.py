@@ -105,6 +105,7 @@ def test_unreachable_broker_fails_the_job_and_answers_503(
     client = make_client(queue=dead)
     response = _post_model(client, caller)
     assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
+    assert response.headers["retry-after"] == "10"  # the broker may be back after a restart
     with db.read() as session:
         (job,) = session.scalars(select(Job).where(Job.owner_id == caller.owner_id)).all()
         assert job.state == JobState.FAILED and "queue" in (job.error or "")

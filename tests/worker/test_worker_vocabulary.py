@@ -53,7 +53,7 @@ def test_modes_presets_and_composites_are_the_engines() -> None:
     assert enum_of(ModelCreate, "mode") == set(engine.MODES)
     assert enum_of(ModelCreate, "preset") == set(engine.PRESETS)
     assert enum_of(HarmonizationCreate, "composite") == set(engine.COMPOSITES)
-    assert HarmonizationCreate().composite == vocabulary.DEFAULT_COMPOSITE
+    assert HarmonizationCreate.model_fields["composite"].default == vocabulary.DEFAULT_COMPOSITE
 
 
 def test_stage_indexes_stop_below_the_largest_model() -> None:

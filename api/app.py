@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.contract import install_contract, operation_id
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import animations, harmonizations, health, jobs, models, samples
+from api.routers import animations, harmonizations, health, jobs, models, page, samples, vocabulary
+from api.uploads import decode_limiter
 from core.logs import configure_logging
 from core.queue import JobQueue
 from core.services import build_services
@@ -28,6 +30,7 @@ animation are **jobs**:
 * Errors: RFC 9457 `application/problem+json`, with a stable `type` URI.
 * `Idempotency-Key` on POSTs makes retries safe; `Prefer: wait=N` returns a finished job inline.
 * Webhooks follow Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+* A page for people at [`/`](/) uses exactly these routes.
 """
 # Multipart framing and form fields ride on top of the image itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -45,7 +48,9 @@ def create_app(
         yield
         services.db.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline: a FastAPI whose /docs and /redoc load their scripts from this server (a package's files),
+    # so they work offline and behind a firewall.
+    app = FastAPIOffline(
         title="ConSinGAN service",
         version="1.0.0",
         description=DESCRIPTION,
@@ -53,6 +58,7 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.state.services = services
+    app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)
     install_problem_handlers(app)
     install_contract(app)
@@ -64,6 +70,8 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    for router in (models.router, samples.router, harmonizations.router, animations.router, jobs.router):
-        app.include_router(router)
+    routers = (models, samples, harmonizations, animations, jobs, vocabulary)
+    for module in routers:
+        app.include_router(module.router)
+    page.mount(app)
     return app

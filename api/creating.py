@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentOwner, ServicesDep, SessionDep
+from api.deps import CurrentOwner, ServicesDep, SessionDep, release_connection
 from api.render import job_read, model_read
 from api.waiting import requested_wait, wait_until_final
 from core import idempotency
@@ -41,9 +41,14 @@ Prefer = Annotated[
 def require_queue_room(
     request: Request, services: ServicesDep, session: SessionDep, owner: CurrentOwner
 ) -> None:
-    """429 + Retry-After when the caller has too many unfinished jobs; runs before the body is read."""
+    """429 + Retry-After when the caller has too many unfinished jobs; runs before the body is read. Its
+    connection goes back to the pool at once: the submission takes its own, and a request holding two while
+    parallel ones wait for any exhausts the pool (seen as 500s under 25 parallel uploads on SQLite)."""
     key = request.headers.get("idempotency-key")
-    refuse_when_queue_full(session, owner.id, key, services.settings)
+    try:
+        refuse_when_queue_full(session, owner.id, key, services.settings)
+    finally:
+        release_connection(session)
 
 
 def replay_response(stored: StoredResponse) -> JSONResponse:
@@ -60,7 +65,9 @@ def _represent(base_url: str, services: Services) -> Callable[[Session, Job], tu
         if job.kind == JobKind.TRAIN:
             model = session.get_one(Model, job.model_id)
             session.refresh(model, ["train_job"])  # the view of the job just flushed
-            return model_read(model).model_dump(mode="json"), f"/v1/models/{model.id}"
+            return model_read(model, services.storage, base_url).model_dump(
+                mode="json"
+            ), f"/v1/models/{model.id}"
         body = job_read(session, services.storage, job, base_url).model_dump(mode="json")
         return body, f"/v1/jobs/{job.id}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -14,8 +14,11 @@ from core import keys, service
 from core.models import Job, Model, Owner
 from core.services import Services
 
+# Dependencies that do no I/O are `async def`: a plain `def` costs a hop to the threadpool and back on every
+# request (measured with bench/wrk_load.py), and under load a wait for a free thread.
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     """Built once by the app factory."""
     services: Services = request.app.state.services
     return services
@@ -24,15 +27,16 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
-    with services.db.read() as session:
+async def get_session(services: ServicesDep) -> AsyncIterator[Session]:
+    """Creating a session does no I/O, nor does closing this one (autocommit: nothing to roll back)."""
+    with services.db.autocommit_read() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _release_connection(session: Session) -> None:
+def release_connection(session: Session) -> None:
     """End the read-only transaction a dependency opened, so its pooled connection goes back at once instead
     of being held for the rest of the request (an async route awaiting an upload, a request queued for a
     threadpool thread). Under load, requests holding every connection while waiting for threads, and threads
@@ -51,7 +55,7 @@ def get_current_owner(
     session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Owner:
     owner = keys.owner_for_key(session, credentials.credentials) if credentials else None
-    _release_connection(session)
+    release_connection(session)
     if owner is None:
         raise HTTPException(
             401, "send `Authorization: Bearer <api key>`", headers={"WWW-Authenticate": "Bearer"}
@@ -67,13 +71,13 @@ JobId = Annotated[str, Path(max_length=40, examples=["job_0193a1b2c3d4e5f6071829
 
 def get_model(model_id: ModelId, session: SessionDep, owner: CurrentOwner) -> Model:
     model = service.get_model(session, owner.id, model_id)
-    _release_connection(session)
+    release_connection(session)
     return model
 
 
 def get_job(job_id: JobId, session: SessionDep, owner: CurrentOwner) -> Job:
     job = service.get_job(session, owner.id, job_id)
-    _release_connection(session)
+    release_connection(session)
     return job
 
 

@@ -49,6 +49,7 @@ MODEL: dict[str, Any] = {
     "params": {"preset": "quick", "mode": "generation", "seed": 7},
     "train_config": None,
     "image": {"width": 250, "height": 188},
+    "input_url": f"{S3}/models/{MODEL_ID}/input.png?X-Amz-Signature=...",
     "progress": {
         "stage": 2,
         "num_stages": 5,
@@ -140,4 +141,25 @@ PROBLEM: dict[str, Any] = {
             "type": "greater_than_equal",
         }
     ],
+}
+
+STAGE_DONE_EVENT: dict[str, Any] = {
+    "id": 41,
+    "type": "stage_done",
+    "message": "stage 2 finished",
+    "data": {"stages_done": 3, "stage": 2, "preview": {"width": 92, "height": 69}},
+    "created_at": "2026-11-25T09:03:12Z",
+    "links": {"preview": f"{S3}/models/{MODEL_ID}/stages/2.png?X-Amz-Signature=..."},
+}
+
+PYRAMID: dict[str, Any] = {
+    "image": {"width": 1024, "height": 768},
+    "top": {"width": 64, "height": 48},
+    "stages": [
+        {"width": 34, "height": 25},
+        {"width": 40, "height": 30},
+        {"width": 52, "height": 39},
+        {"width": 64, "height": 48},
+    ],
+    "train_config": {"mode": "generation", "train_stages": 4, "iters_per_stage": 400, "max_size": 64},
 }

@@ -51,10 +51,15 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _message(error: dict[str, Any]) -> str:
+    """Pydantic prefixes a validator's ValueError with "Value error, ": the client needs the sentence only."""
+    return str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def _jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # `ctx` and `input` may hold exceptions or bytes; the location, message and type are what clients need.
     return [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {"loc": list(e.get("loc", ())), "msg": _message(e), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]
 

@@ -12,19 +12,30 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.schemas import (
+    FloatRange,
     ImageInfo,
+    IntRange,
+    JobEventLinks,
     JobEventRead,
     JobFileRead,
     JobRead,
     JobResultRead,
+    LimitsRead,
     ModelRead,
+    ModeRead,
+    PresetRead,
     ProgressRead,
+    PyramidRead,
     SampleRead,
+    VocabularyRead,
 )
 from core import service
-from core.models import Job, JobEvent, JobState, Model, Sample
+from core import vocabulary as v
+from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, Sample
 from core.results import job_file_key, job_file_names
-from core.storage import Storage
+from core.settings import Settings
+from core.storage import Storage, stage_preview_key
+from core.training import Pyramid, training_config
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
 
 # the harmonize routes that came before /files/{name}: their URLs stay what clients already use
@@ -39,10 +50,20 @@ def progress_read(progress: dict[str, Any] | None) -> ProgressRead | None:
     return ProgressRead.model_validate(progress) if progress else None
 
 
-def model_read(model: Model) -> ModelRead:
+def input_url(model: Model, storage: Storage, base_url: str) -> str:
+    return storage.presigned_url(model.input_key) or f"{base_url.rstrip('/')}/v1/models/{model.id}/input"
+
+
+def model_read(model: Model, storage: Storage, base_url: str) -> ModelRead:
     job = model.train_job
     base = f"/v1/models/{model.id}"
-    links = {"self": base, "samples": f"{base}/samples", "cancel": f"{base}/cancel"}
+    links = {
+        "self": base,
+        "input": f"{base}/input",
+        "samples": f"{base}/samples",
+        "jobs": f"/v1/jobs?model_id={model.id}",
+        "cancel": f"{base}/cancel",
+    }
     if job:
         links["job"] = f"/v1/jobs/{job.id}"
         if job.state == JobState.SUCCEEDED:
@@ -53,6 +74,7 @@ def model_read(model: Model) -> ModelRead:
         params=model.params,
         train_config=model.train_config,
         image=ImageInfo(width=model.image_width, height=model.image_height),
+        input_url=input_url(model, storage, base_url),
         progress=progress_read(job.progress if job else None),
         error=job.error if job else "training job missing",
         cancel_requested=bool(job and job.cancel_requested),
@@ -137,7 +159,72 @@ def job_read(session: Session, storage: Storage, job: Job, base_url: str) -> Job
     )
 
 
-def event_read(event: JobEvent) -> JobEventRead:
+def stage_preview_url(model_id: str, stage: int, storage: Storage, base_url: str) -> str:
+    return storage.presigned_url(stage_preview_key(model_id, stage)) or (
+        f"{base_url.rstrip('/')}/v1/models/{model_id}/stages/{stage}/preview"
+    )
+
+
+def event_read(event: JobEvent, job: Job, storage: Storage, base_url: str) -> JobEventRead:
+    links = JobEventLinks()
+    data = event.data or {}
+    if event.type == JobEventType.STAGE_DONE and "preview" in data and "stage" in data:
+        links.preview = stage_preview_url(job.model_id, int(data["stage"]), storage, base_url)
     return JobEventRead(
-        id=event.id, type=event.type, message=event.message, data=event.data, created_at=event.created_at
+        id=event.id,
+        type=JobEventType(event.type),
+        message=event.message,
+        data=event.data,
+        created_at=event.created_at,
+        links=links,
+    )
+
+
+def pyramid_read(width: int, height: int, pyramid: Pyramid) -> PyramidRead:
+    stages = [ImageInfo(width=w, height=h) for h, w in pyramid.stage_sizes]
+    return PyramidRead(
+        image=ImageInfo(width=width, height=height),
+        top=stages[-1],
+        stages=stages,
+        train_config=pyramid.config.to_dict(),
+    )
+
+
+def vocabulary_read(settings: Settings) -> VocabularyRead:
+    def span(bounds: tuple[int, int]) -> IntRange:
+        return IntRange(min=bounds[0], max=bounds[1])
+
+    presets = [
+        PresetRead(
+            name=preset,
+            description=v.PRESET_DESCRIPTIONS[preset],
+            modes={mode: training_config({"preset": preset, "mode": mode}).to_dict() for mode in v.MODES},
+            fine_tune_iters=v.FINE_TUNE_ITERS_DEFAULT[preset],
+        )
+        for preset in v.PRESETS
+    ]
+    limits = LimitsRead(
+        train_stages=span(v.TRAIN_STAGES_RANGE),
+        iters_per_stage=span(v.ITERS_PER_STAGE_RANGE),
+        image_size=span(v.IMAGE_SIZE_RANGE),
+        samples_per_job=IntRange(min=1, max=v.SAMPLES_PER_JOB_MAX),
+        sample_scale=FloatRange(min=v.SAMPLE_SCALE_RANGE[0], max=v.SAMPLE_SCALE_RANGE[1]),
+        fine_tune_iters=span(v.FINE_TUNE_ITERS_RANGE),
+        animation_frames=span(v.ANIMATION_FRAMES_RANGE),
+        animation_fps=FloatRange(min=v.ANIMATION_FPS_RANGE[0], max=v.ANIMATION_FPS_RANGE[1]),
+        animation_max_frame_pixels=v.ANIMATION_MAX_FRAME_PIXELS,
+        seed_max=v.SEED_MAX,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        max_image_side=settings.max_image_side,
+        min_image_side=settings.min_image_side,
+    )
+    return VocabularyRead(
+        job_kinds=list(JobKind),
+        modes=[ModeRead(name=mode, description=v.MODE_DESCRIPTIONS[mode]) for mode in v.MODES],
+        presets=presets,
+        composites=list(v.COMPOSITES),
+        default_composite=v.DEFAULT_COMPOSITE,
+        animation_formats=list(v.ANIMATION_FORMATS),
+        limits=limits,
     )

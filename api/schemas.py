@@ -7,7 +7,7 @@ Bounds come from `core.vocabulary` (the engine's own for training). Building the
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar, get_args
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
@@ -28,16 +28,12 @@ EventName = Literal[
 Seed = Field(None, ge=0, le=v.SEED_MAX, description="random seed; drawn for you when unset")
 
 
-class ModelCreate(BaseModel):
-    """The multipart form of `POST /v1/models`: the `image` file and the training parameters.
-    Unset numbers take the preset's value; the worker resolves them into the engine's config."""
+class TrainingShape(BaseModel):
+    """The fields that decide a training's pyramid: shared by `POST /v1/models` and `GET /v1/pyramid`.
+    Unset numbers take the preset's value."""
 
-    # A misspelt field (`iter_per_stage`) is a 422, never a training with the preset's value.
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.MODEL_CREATE]})
-
-    image: FilePart = Field(description="PNG, JPEG or WebP; the scene to learn")
     preset: v.Preset = Field(
-        "paper", description="paper: published settings (GPU); quick: a CPU run of minutes"
+        "paper", description="; ".join(f"{name}: {text}" for name, text in v.PRESET_DESCRIPTIONS.items())
     )
     mode: v.Mode = Field("generation", description="what the model is trained for")
     train_stages: int | None = Field(
@@ -49,7 +45,6 @@ class ModelCreate(BaseModel):
         le=v.ITERS_PER_STAGE_RANGE[1],
         description="optimisation steps per stage",
     )
-    lr_scale: float | None = Field(None, gt=0, le=1, description="learning-rate factor of lower stages")
     max_size: int | None = Field(
         None,
         ge=v.IMAGE_SIZE_RANGE[0],
@@ -62,6 +57,24 @@ class ModelCreate(BaseModel):
         le=v.IMAGE_SIZE_RANGE[1],
         description="shorter side of the coarsest stage, px",
     )
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> Self:
+        # caught here so the client gets a 422 now instead of a job that fails in the worker
+        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
+        return self
+
+
+class ModelCreate(TrainingShape):
+    """The multipart form of `POST /v1/models`: the `image` file and the training parameters.
+    Unset numbers take the preset's value; the worker resolves them into the engine's config."""
+
+    # A misspelt field (`iter_per_stage`) is a 422, never a training with the preset's value.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.MODEL_CREATE]})
+
+    image: FilePart = Field(description="PNG, JPEG or WebP; the scene to learn")
+    lr_scale: float | None = Field(None, gt=0, le=1, description="learning-rate factor of lower stages")
     seed: int | None = Seed
     webhook_url: str | None = Field(None, max_length=2000, description="receives signed Standard Webhooks")
     webhook_events: list[EventName] = Field(
@@ -78,13 +91,6 @@ class ModelCreate(BaseModel):
             return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
         return value
 
-    @model_validator(mode="after")
-    def _sizes_in_order(self) -> ModelCreate:
-        # caught here so the client gets a 422 now instead of a job that fails in the worker
-        if self.min_size is not None and self.max_size is not None and self.min_size > self.max_size:
-            raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
-        return self
-
     def training_params(self) -> dict[str, Any]:
         return self.model_dump(exclude={"image", "webhook_url", "webhook_events"}, exclude_none=True)
 
@@ -95,7 +101,12 @@ StartStage = Field(
 
 
 class SampleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.SAMPLE_REQUEST]})
+    """JSON body of `POST /v1/models/{id}/samples`. Strict: `true` is not 1 and `"4"` is not 4 (form models
+    stay lax: every form field arrives as a string)."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.SAMPLE_REQUEST]}
+    )
 
     n: int = Field(4, ge=1, le=v.SAMPLES_PER_JOB_MAX, description="how many images")
     seed: int | None = Seed
@@ -150,7 +161,9 @@ class HarmonizationCreate(BaseModel):
 class AnimationCreate(BaseModel):
     """`POST /v1/models/{id}/animations`: a random walk around the training image (the paper's §4 defaults)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.ANIMATION_CREATE]})
+    model_config = ConfigDict(  # strict, as SampleRequest: a JSON body
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.ANIMATION_CREATE]}
+    )
 
     frames: int = Field(
         100,
@@ -199,7 +212,10 @@ class ModelRead(BaseModel):
     state: JobState
     params: dict[str, Any] = Field(description="the training parameters as requested")
     train_config: dict[str, Any] | None = Field(None, description="the engine config the worker resolved")
-    image: ImageInfo
+    image: ImageInfo = Field(description="the uploaded image's size")
+    input_url: str = Field(
+        description="the uploaded image (PNG): presigned (S3, expires) or this API's `/input` route"
+    )
     progress: ProgressRead | None
     error: str | None
     cancel_requested: bool
@@ -271,12 +287,96 @@ class JobRead(BaseModel):
     links: dict[str, str]
 
 
+class JobEventLinks(BaseModel):
+    preview: str | None = Field(
+        None,
+        description="a training's `stage_done`: an image the model drew after that stage (presigned, or this "
+        "API's `/v1/models/{id}/stages/{k}/preview`); null on other events",
+    )
+
+
 class JobEventRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.STAGE_DONE_EVENT]})
+
     id: int
     type: JobEventType
     message: str
-    data: dict[str, Any] | None
+    data: dict[str, Any] | None = Field(
+        description="stage_done: `stages_done`, `stage` and the `preview`'s size; progress: the numbers"
+    )
     created_at: dt.datetime
+    links: JobEventLinks = Field(default_factory=JobEventLinks)
+
+
+class PyramidQuery(TrainingShape):
+    """`GET /v1/pyramid`: an image's size and the training fields of `POST /v1/models`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(ge=1, le=100_000, description="the image's width, px")
+    height: int = Field(ge=1, le=100_000, description="the image's height, px")
+
+
+class PyramidRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PYRAMID]})
+
+    image: ImageInfo = Field(description="the image as uploaded")
+    top: ImageInfo = Field(description="what the model sees and draws at: the image fitted into max_size")
+    stages: list[ImageInfo] = Field(description="every stage's size, coarsest first; the last is `top`")
+    train_config: dict[str, Any] = Field(description="the engine config a training would resolve")
+
+
+class IntRange(BaseModel):
+    min: int
+    max: int
+
+
+class FloatRange(BaseModel):
+    min: float
+    max: float
+
+
+class ModeRead(BaseModel):
+    name: v.Mode
+    description: str
+
+
+class PresetRead(BaseModel):
+    name: v.Preset
+    description: str
+    modes: dict[str, dict[str, Any]] = Field(
+        description="per mode, the engine config this preset resolves to (before per-request overrides)"
+    )
+    fine_tune_iters: int = Field(description="a harmonization's default fine-tuning iterations")
+
+
+class LimitsRead(BaseModel):
+    train_stages: IntRange
+    iters_per_stage: IntRange
+    image_size: IntRange = Field(description="bounds of max_size and min_size, px")
+    samples_per_job: IntRange
+    sample_scale: FloatRange = Field(description="scale_h and scale_w of a sample job")
+    fine_tune_iters: IntRange
+    animation_frames: IntRange
+    animation_fps: FloatRange
+    animation_max_frame_pixels: int = Field(description="frames x the model's pixels, at most")
+    seed_max: int
+    max_upload_bytes: int
+    max_image_pixels: int
+    max_image_side: int
+    min_image_side: int
+
+
+class VocabularyRead(BaseModel):
+    """What a client may ask for: modes, presets (with the numbers they resolve to), choices and limits."""
+
+    job_kinds: list[JobKind] = Field(description="the kinds of work this service runs")
+    modes: list[ModeRead]
+    presets: list[PresetRead]
+    composites: list[v.Composite] = Field(description="how a harmonization is blended into the naive image")
+    default_composite: v.Composite
+    animation_formats: list[v.AnimationFormat]
+    limits: LimitsRead
 
 
 class Health(BaseModel):

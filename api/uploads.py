@@ -1,14 +1,19 @@
 """Request bodies at the door: the content type a route expects, and images read within their size limit and
 validated (header before decode) before anything else happens. Unknown form fields are refused by the form's
-model (`extra="forbid"`)."""
+model (`extra="forbid"`), fields sent twice here (`refuse_repeated_fields`)."""
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+import anyio
+import anyio.to_thread
 from fastapi import Request, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from api.limits import read_limited
-from core.errors import ServiceError, UnsupportedMediaType
+from core.errors import InvalidParameter, ServiceError, UnsupportedMediaType
 from core.images import ACCEPTED_FORMATS, ValidImage, validate_image
 from core.settings import Settings
 
@@ -18,12 +23,18 @@ MULTIPART = (
 )
 
 
-def require_multipart(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise UnsupportedMediaType(
-            f"send multipart/form-data with an `image` file, not {content_type or 'no body'}"
-        )
+def multipart_with(*files: str) -> Callable[[Request], None]:
+    """A dependency refusing anything but multipart/form-data with a 415 that names the route's file fields."""
+    named = " and ".join(f"`{name}`" for name in files)
+
+    def require_multipart(request: Request) -> None:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise UnsupportedMediaType(
+                f"send multipart/form-data with {named} image files, not {content_type or 'no body'}"
+            )
+
+    return require_multipart
 
 
 def require_json(request: Request) -> None:
@@ -32,22 +43,47 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(f"send application/json, not {content_type}")
 
 
-async def read_image(upload: UploadFile, settings: Settings, field: str | None = None) -> ValidImage:
+async def refuse_repeated_fields(request: Request, repeatable: Iterable[str] = ()) -> None:
+    """A field sent twice (`preset=quick` and `preset=paper`, a second `image`) must not silently take one of
+    them: the form's model reads only the last. (A misspelt field is the model's own 422: `extra="forbid"`.)"""
+    names = [name for name, _ in (await request.form()).multi_items()]
+    counts = Counter(names)
+    repeated = sorted(name for name, count in counts.items() if count > 1 and name not in set(repeatable))
+    if repeated:
+        errors = [
+            {"loc": ["body", name], "msg": f"sent {counts[name]} times; send it once", "type": "duplicate"}
+            for name in repeated
+        ]
+        raise InvalidParameter(f"form fields sent more than once: {', '.join(repeated)}", errors=errors)
+
+
+def decode_limiter(settings: Settings) -> anyio.CapacityLimiter:
+    """Built once per app: at most `max_concurrent_decodes` uploads of this process are decoded at once. A
+    waiting request holds no worker thread and no decoded pixels, only its (size-limited) upload bytes."""
+    return anyio.CapacityLimiter(settings.max_concurrent_decodes)
+
+
+async def read_image(
+    request: Request, upload: UploadFile, field: str | None = None, reduce_to: int | None = None
+) -> ValidImage:
     """Checks in order of cost: declared type, size while reading, then Pillow. With `field`, the problem's
-    detail names the part (a request with two images)."""
+    detail names the part (a request with two images). `reduce_to`: see `core.images.validate_image`."""
+    settings: Settings = request.app.state.services.settings
     try:
         if (upload.content_type or "").lower() not in DECLARED_IMAGE_TYPES:
             raise UnsupportedMediaType(
                 f"the {field or 'image'} part is declared {upload.content_type}; send PNG, JPEG or WebP"
             )
         raw = await read_limited(upload, settings.max_upload_bytes)
-        return await run_in_threadpool(
+        validate = functools.partial(
             validate_image,
             raw,
             max_pixels=settings.max_image_pixels,
             max_side=settings.max_image_side,
             min_side=settings.min_image_side,
+            reduce_to=reduce_to,
         )
+        return await anyio.to_thread.run_sync(validate, limiter=request.app.state.decode_limiter)
     except ServiceError as e:
         if field is None:
             raise

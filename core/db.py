@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_private(path: Path) -> None:
+    """A new SQLite file is readable by its owner only (0600, as the stored objects are: it holds the API keys'
+    hashes and the webhook secrets); SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def make_engine(url: str, pre_ping: bool = True) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -53,18 +62,28 @@ def make_engine(url: str, pre_ping: bool = True) -> Engine:
 class Database:
     """One engine and one session factory per process (create it after a fork, never before).
 
-    Two ways in, named for what they do: `read()` is a session that never commits (reads, or a caller that
-    commits itself), `transaction()` commits on success and rolls back on error. Writes whose commit must be
+    Ways in, named for what they do: `read()` is a session that never commits (reads, or a caller that
+    commits itself), `transaction()` commits on success and rolls back on error, `autocommit_read()` is the
+    API's per-request session for reads. Writes whose commit must be
     followed by effects (sending a new job's task, a webhook) go through `core.unit_of_work.UnitOfWork`.
     """
 
     def __init__(self, url: str, pre_ping: bool = True) -> None:
         self.engine = make_engine(url, pre_ping)
         self.new_session = sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; each statement is its own transaction, so a read is one round trip (no BEGIN, and
+        # no COMMIT or ROLLBACK to give the connection back).
+        autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.new_autocommit_session = sessionmaker(autocommit, expire_on_commit=False)
 
     def read(self) -> Session:
         """A session that commits nothing by itself: `with db.read() as session: ...`."""
         return self.new_session()
+
+    def autocommit_read(self) -> Session:
+        """A session for a request's reads only: each SELECT sees the latest commits on its own (no snapshot
+        across statements), at one round trip. Never write with it: every statement commits at once."""
+        return self.new_autocommit_session()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -121,18 +121,23 @@ def heartbeat(session: Session, job_id: str, attempt: int) -> bool:
     return _conditional_update(session, job_id, JobState.RUNNING, attempt, heartbeat_at=utcnow())
 
 
-def record_stage_done(session: Session, job_id: str, stages_done: int, attempt: int | None = None) -> bool:
+def record_stage_done(
+    session: Session,
+    job_id: str,
+    stages_done: int,
+    attempt: int | None = None,
+    preview: dict[str, int] | None = None,
+) -> bool:
+    """`preview`: the width and height of the stage's stored preview image (`core.storage.stage_preview_key`),
+    announced in the event so a client can show what the model draws so far."""
     won = _conditional_update(
         session, job_id, JobState.RUNNING, attempt, stages_done=stages_done, heartbeat_at=utcnow()
     )
     if won:
-        add_event(
-            session,
-            job_id,
-            JobEventType.STAGE_DONE,
-            f"stage {stages_done - 1} finished",
-            {"stages_done": stages_done},
-        )
+        data: dict[str, Any] = {"stages_done": stages_done, "stage": stages_done - 1}
+        if preview is not None:
+            data["preview"] = preview
+        add_event(session, job_id, JobEventType.STAGE_DONE, f"stage {stages_done - 1} finished", data)
     return won
 
 

@@ -14,11 +14,12 @@ from typing import Any, Protocol
 from PIL import Image
 
 from core import vocabulary
-from core.errors import Conflict, InvalidParameter
+from core.errors import Conflict, InvalidImage, InvalidParameter
 from core.images import ValidImage
 from core.models import JobKind, JobState, Model
+from core.training import training_config
 from engine.config import TrainConfig
-from engine.geometry import stage_sizes
+from engine.geometry import check_image_size, stage_sizes
 
 Params = dict[str, Any]
 
@@ -71,9 +72,20 @@ def top_stage_size(model: Model) -> tuple[int, int]:
 
 
 class TrainRules:
+    """The engine's own rules, so a training that could never run is a 422 now, not a failed job later."""
+
     uploads: Mapping[str, str] = {}  # the image is the model's own input (models/{m}/input.png)
 
     def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+        try:
+            cfg = training_config(params)
+        except ValueError as e:
+            raise InvalidParameter(str(e), errors=[{"loc": ["body"], "msg": str(e)}]) from e
+        image = uploads["image"]
+        try:
+            check_image_size(image.height, image.width, cfg)
+        except ValueError as e:
+            raise InvalidImage(str(e), errors=[{"loc": ["body", "image"], "msg": str(e)}]) from e
         return params
 
 

@@ -128,8 +128,9 @@ class Model(Base):
     webhook_events: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # joined, not selectin: loading a model (or a page of them) is one query, not two (bench/wrk_load.py)
     train_job: Mapped[Job | None] = relationship(
-        primaryjoin="and_(Job.model_id == Model.id, Job.kind == 'train')", viewonly=True, lazy="selectin"
+        primaryjoin="and_(Job.model_id == Model.id, Job.kind == 'train')", viewonly=True, lazy="joined"
     )
 
     __table_args__ = (Index("ix_models_owner_id_id", "owner_id", "id"),)

@@ -62,6 +62,36 @@ def list_models(
     return _page(session, query, limit, lambda m: m.id)
 
 
+def list_jobs(
+    session: Session,
+    owner_id: str,
+    *,
+    model_id: str | None,
+    kind: JobKind | None,
+    state: JobState | None,
+    limit: int,
+    after: str | None,
+) -> tuple[list[Job], str | None]:
+    """Newest first, the caller's only; `after` is the previous page's next_cursor."""
+    query = select(Job).where(Job.owner_id == owner_id).order_by(Job.id.desc())
+    if model_id is not None:
+        query = query.where(Job.model_id == model_id)
+    if kind is not None:
+        query = query.where(Job.kind == kind.value)
+    if state is not None:
+        query = query.where(Job.state == state.value)
+    if after:
+        query = query.where(Job.id < after)
+    return _page(session, query, limit, lambda j: j.id)
+
+
+def get_sample(session: Session, model: Model, sample_id: str) -> Sample:
+    sample = session.get(Sample, sample_id)
+    if sample is None or sample.model_id != model.id:
+        raise NotFound(f"no sample {sample_id!r}")
+    return sample
+
+
 def list_samples(
     session: Session, model: Model, limit: int, after: str | None
 ) -> tuple[list[Sample], str | None]:
@@ -119,6 +149,16 @@ def delete_model(services: Services, model: Model) -> None:
         uow.commit()
     removed = services.storage.delete_prefix(model_prefix(model.id))
     log.info("model deleted", extra={"model_id": model.id, "objects_removed": removed})
+
+
+def delete_sample(services: Services, model: Model, sample_id: str) -> None:
+    """The row first, then the image (a failure in between leaves an orphan the cleanup sweeps)."""
+    with services.db.transaction() as session:
+        sample = get_sample(session, model, sample_id)
+        key = sample.key
+        session.delete(sample)
+    services.storage.delete(key)
+    log.info("sample deleted", extra={"model_id": model.id, "sample_id": sample_id})
 
 
 def new_sample_id() -> str:

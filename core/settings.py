@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     storage_dir: Path = Field(Path("./data/objects"), description="root folder of the local backend")
     s3_bucket: str = Field("consingan", description="bucket of the S3 backend")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto); None means AWS")
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        description="endpoint in the presigned URLs clients download from, when they reach storage at "
+        "another address than the service (compose: http://localhost:9000); None: the S3 endpoint",
+    )
     s3_region: str = Field("us-east-1", description="S3 region")
     s3_access_key_id: str | None = Field(None, description="S3 credentials; None uses boto3's default chain")
     s3_secret_access_key: str | None = Field(None, description="S3 credentials")
@@ -52,7 +57,12 @@ class Settings(BaseSettings):
     # --- HTTP API ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted image file")
     max_image_pixels: int = Field(
-        40_000_000, description="largest accepted width*height (checked before decoding)"
+        4096 * 4096,
+        description="largest decoded width*height, checked before decoding (a training JPEG counts at the "
+        "reduced size it is decoded at)",
+    )
+    max_concurrent_decodes: int = Field(
+        2, ge=1, description="uploads one API process decodes at once; the others wait their turn (memory)"
     )
     max_image_side: int = Field(8192, description="largest accepted width or height")
     min_image_side: int = Field(16, description="smallest accepted width or height")
@@ -116,7 +126,11 @@ class Settings(BaseSettings):
     # --- embedded runner and logging ---
     host: str = Field("127.0.0.1", description="address the embedded API listens on")
     port: int = Field(8000, description="port the embedded API listens on")
-    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object per line; text: `time LEVEL logger: message key=value` "
+        "(what `make run` prints unless this is set)",
+    )
     log_level: str = Field("INFO", description="root log level")
 
     @model_validator(mode="after")

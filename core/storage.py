@@ -47,6 +47,11 @@ def stage_key(model_id: str, stage: int) -> str:
     return model_prefix(model_id) + f"stages/{int(stage)}.safetensors"
 
 
+def stage_preview_key(model_id: str, stage: int) -> str:
+    """One image drawn by the model after `stage` finished (what the page shows while training goes on)."""
+    return model_prefix(model_id) + f"stages/{int(stage)}.png"
+
+
 def sample_key(model_id: str, sample_id: str) -> str:
     return model_prefix(model_id) + f"samples/{_checked_id(sample_id)}.png"
 
@@ -88,6 +93,10 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes: ...
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
     def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int:
+        """Bytes of the object (a HEAD request's Content-Length); ObjectNotFound when missing."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
@@ -146,6 +155,12 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as e:
+            raise ObjectNotFound(key) from e
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -185,14 +200,22 @@ class S3Storage:
 
         self.bucket = settings.s3_bucket
         self.expiry_s = settings.presign_expiry_s
-        self.client = client or boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
-        )
+
+        def client_at(endpoint_url: str | None) -> Any:
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=settings.s3_region,
+                aws_access_key_id=settings.s3_access_key_id,
+                aws_secret_access_key=settings.s3_secret_access_key,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+            )
+
+        self.client = client or client_at(settings.s3_endpoint_url)
+        # Presigning is local (no request): a client at the address browsers and other clients reach signs
+        # for that host, while the service itself talks to storage at its own address.
+        public = settings.s3_public_endpoint_url
+        self.presigner = client_at(public) if public else self.client
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type)
@@ -223,6 +246,17 @@ class S3Storage:
             raise
         return True
 
+    def size(self, key: str) -> int:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectNotFound(key) from e
+            raise
+        return int(head["ContentLength"])
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
 
@@ -244,7 +278,7 @@ class S3Storage:
                 yield obj["Key"], obj["LastModified"]
 
     def presigned_url(self, key: str) -> str | None:
-        url: str = self.client.generate_presigned_url(
+        url: str = self.presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": check_key(key)}, ExpiresIn=self.expiry_s
         )
         return url

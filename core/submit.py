@@ -90,7 +90,7 @@ def submit(services: Services, request: JobRequest, respond: Respond) -> Submitt
     if replay is not None:
         return Submitted(None, None, replay)
     rules = RULES[request.kind]
-    params = rules.complete(request.model, _with_seed(request.params), request.uploads)
+    params = rules.complete(request.model, _with_seed(request.params), _inputs(request))
     job_id = jobs.new_job_id()
     model_id = request.model.id if request.model else new_id("mdl")
     with UnitOfWork(services.db, services.queue) as uow:
@@ -141,6 +141,13 @@ def _replay(services: Services, request: JobRequest, request_hash: str) -> Store
         if record is None:
             return None
         return StoredResponse(record.status_code, record.response_body, record.location)
+
+
+def _inputs(request: JobRequest) -> Mapping[str, ValidImage]:
+    """The images a kind's rules check: the uploads, and the new model's training image as `image`."""
+    if request.new_model is None:
+        return request.uploads
+    return {**request.uploads, "image": request.new_model.image}
 
 
 def _with_seed(params: dict[str, Any]) -> dict[str, Any]:

@@ -37,8 +37,22 @@ __all__ = [
 ]
 
 # --- training (POST /v1/models) ----------------------------------------------------------------------------
+PRESET_DESCRIPTIONS: Final[dict[Preset, str]] = {
+    "paper": "the published settings (a GPU trains them in minutes, a CPU in hours)",
+    "quick": "a small, rough model a CPU trains in minutes (64 px, 32 channels)",
+}
+MODE_DESCRIPTIONS: Final[dict[Mode, str]] = {
+    "generation": "new random images of the scene",
+    "retarget": "new images of the scene at other sizes and aspect ratios",
+    "animation": "short animations of the scene",
+    "harmonization": "paste an object into the scene and get it back in the scene's style",
+    "editing": "edit a region of the image and let the model blend the edit in",
+}
 MAX_STAGE_INDEX: Final = TRAIN_STAGES_RANGE[1] - 1  # `stage`/`start_stage` of any model is below this + 1
 SEED_MAX: Final = 2**31 - 1
+# A training image is never used above max_size (<= 1024 px): a JPEG is decoded at 1/2, 1/4 or 1/8 of its size
+# as long as its longer side stays at least this.
+TRAINING_DECODE_SIDE: Final = IMAGE_SIZE_RANGE[1]
 
 # --- sampling (POST /v1/models/{id}/samples) ---------------------------------------------------------------
 SAMPLES_PER_JOB_MAX: Final = 32

@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import socket
 import time
@@ -74,25 +75,52 @@ def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not address.is_global or address.is_multicast
 
 
+# A DNS label: letters, digits, hyphens (underscores appear in real names too), not starting or ending in "-".
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+# Special-use names (RFC 6761) that are local by definition: refused unless private targets are allowed.
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
+
+
 def check_url(url: str, allow_private: bool) -> None:
-    """Raise ValueError for URLs we refuse to call: not http(s), no host, or loopback/private literals.
-    Names are checked again after resolution by `resolve_public` (at creation and before every send)."""
+    """Raise ValueError for URLs we refuse to call: not http(s), malformed (spaces or control characters, an
+    invalid host name or port), a name that can never resolve (`.invalid`), or, unless `allow_private`,
+    a local name or a loopback/private literal. Names are checked again after resolution by `resolve_public`
+    (at creation and before every send)."""
+    if any(char.isspace() or not char.isprintable() for char in url):
+        # urlsplit silently drops tabs, CR and LF: check the text that would be stored, not the parse
+        raise ValueError("webhook_url must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("webhook_url must be an absolute http(s) URL")
     if parts.username or parts.password:
         raise ValueError("webhook_url must not contain credentials")
-    if allow_private:
-        return
+    try:
+        parts.port  # noqa: B018  (parsing it is the check)
+    except ValueError as e:
+        raise ValueError(f"webhook_url has an invalid port: {e}") from e
     host = parts.hostname.lower()
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        raise ValueError("webhook_url must not point at a local host name")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
+        _check_host_name(host, allow_private)
         return
-    if _refused(address):
+    if not allow_private and _refused(address):
         raise ValueError("webhook_url must not point at a private, loopback or link-local address")
+
+
+def _check_host_name(host: str, allow_private: bool) -> None:
+    name = host.removesuffix(".")  # "example.com." is example.com, fully qualified
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = ""
+    labels = ascii_name.split(".")
+    if not ascii_name or len(ascii_name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"webhook_url's host {host!r} is not a valid host name")
+    if labels[-1] == "invalid":
+        raise ValueError("webhook_url's host is under .invalid, which never resolves")
+    if not allow_private and (ascii_name == "localhost" or ascii_name.endswith(_LOCAL_SUFFIXES)):
+        raise ValueError("webhook_url must not point at a local host name")
 
 
 class HostNotResolved(Exception):

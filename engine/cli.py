@@ -7,6 +7,7 @@ crashed run resumes from with --resume), `real.png` and `reconstruction.png`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -32,8 +33,8 @@ def default_device() -> str:
 class ProgressBar:
     """One line on stderr, redrawn at most ten times a second."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr  # looked up now, not at import (redirections, capture)
         self.last_draw = 0.0
 
     def __call__(self, progress: Progress) -> None:
@@ -67,14 +68,30 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         )
         if value is not None
     }
-    return TrainConfig.preset(args.preset, mode=args.mode, **overrides)
+    return TrainConfig.requested(args.preset, args.mode, **overrides)
 
 
 def command_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    (out / "stages").mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    try:
+        return _train_into(out, args)
+    except BaseException:
+        if created:
+            _remove_empty(out)  # a failed start leaves no empty folder behind (snapshots are kept)
+        raise
+
+
+def _remove_empty(out: Path) -> None:
+    for folder in (out / "stages", out):
+        with contextlib.suppress(OSError):  # not empty (a stage snapshot to resume from) or already gone
+            folder.rmdir()
+
+
+def _train_into(out: Path, args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
     image = load_image(Path(args.image).read_bytes())
+    (out / "stages").mkdir(parents=True, exist_ok=True)
     device = args.device or default_device()
     if cfg.label == "quick":
         print(
@@ -93,13 +110,16 @@ def command_train(args: argparse.Namespace) -> int:
         (out / "stages" / f"{model.stages_done - 1}.safetensors").write_bytes(checkpoint.to_bytes(model))
 
     print(f"training {args.image} on {device}: {cfg}", file=sys.stderr)
+    bar = ProgressBar()
+    # at once, not after the first reported iterations (minutes into a paper-preset stage on a CPU)
+    bar(Progress(resume.stages_done if resume else 0, cfg.train_stages, 0, cfg.iters_per_stage))
     started = time.monotonic()
     model = train(
         image,
         cfg,
         device=device,
         rng=make_rng(args.seed, device),
-        on_progress=ProgressBar(),
+        on_progress=bar,
         on_stage_done=save_stage,
         resume=resume,
     )

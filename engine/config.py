@@ -23,6 +23,8 @@ DEFAULT_COMPOSITE: Composite = "detail"
 TRAIN_STAGES_RANGE = (2, 12)
 ITERS_PER_STAGE_RANGE = (1, 20000)
 IMAGE_SIZE_RANGE = (16, 1024)  # min_size and max_size, px
+# What a request may set on top of a preset (the CLI's flags, the service's form fields): `TrainConfig.requested`.
+REQUEST_FIELDS = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
 
 
 @dataclass(frozen=True)
@@ -144,3 +146,15 @@ class TrainConfig:
             quick.update(overrides)
             return cls.for_mode(mode, **quick)
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {name!r}")
+
+    @classmethod
+    def requested(cls, preset: Preset = "paper", mode: Mode = "generation", **overrides: Any) -> TrainConfig:
+        """A preset with what a request sets (`REQUEST_FIELDS`): the one mapping the CLI, the service's worker
+        and the service's upload check share. A `max_size` below the preset's `min_size` pulls `min_size`
+        down with it unless the request sets `min_size` too (max_size=20 with quick's 25 trains at 20)."""
+        unknown = set(overrides) - set(REQUEST_FIELDS)
+        if unknown:
+            raise ValueError(f"a request cannot set {', '.join(sorted(unknown))}")
+        if "max_size" in overrides and "min_size" not in overrides:
+            overrides["min_size"] = min(cls.preset(preset, mode).min_size, overrides["max_size"])
+        return cls.preset(preset, mode, **overrides)

@@ -52,16 +52,24 @@ def stage_sizes(height: int, width: int, cfg: TrainConfig) -> list[tuple[int, in
 
 
 def check_image_size(height: int, width: int, cfg: TrainConfig) -> None:
-    """Raise ValueError when the pyramid for this image would need upsampling or degenerate stages."""
+    """Raise ValueError, saying what to change, when the pyramid for this image would need upsampling or
+    degenerate stages."""
     sizes = stage_sizes(height, width, cfg)
-    top_short = min(sizes[-1])
-    if top_short < cfg.min_size:
+    top_h, top_w = sizes[-1]
+    if min(top_h, top_w) < cfg.min_size:
+        if (top_h, top_w) == (height, width):  # not scaled down: the image itself is too small
+            raise ValueError(
+                f"the image is {width}x{height}: its shorter side is below min_size={cfg.min_size} px, the "
+                "coarsest stage's; send a larger image or a smaller min_size"
+            )
+        longest = cfg.max_size / cfg.min_size
         raise ValueError(
-            f"image is too small: its shorter side becomes {top_short}px at max_size={cfg.max_size}, "
-            f"but the coarsest stage needs {cfg.min_size}px; use a larger image or a smaller min_size"
+            f"the image is {width}x{height}: at max_size={cfg.max_size} it trains at {top_w}x{top_h}, whose "
+            f"shorter side is below min_size={cfg.min_size} px, the coarsest stage's; send an image closer to "
+            f"square (at most about {longest:.2g}:1 at these sizes), a larger max_size or a smaller min_size"
         )
     if len(set(sizes)) < len(sizes):
         raise ValueError(
-            f"image too small for {cfg.train_stages} stages: stage sizes {sizes} repeat; "
-            "use fewer stages or a larger image"
+            f"the image is {width}x{height}: too small for {cfg.train_stages} stages (stage sizes {sizes} "
+            "repeat); use fewer stages or a larger image"
         )

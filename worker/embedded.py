@@ -1,20 +1,25 @@
 """`python -m worker.embedded` (`make run`): the whole service on one machine, no servers to install.
 
-SQLite file + local folder under ./data, migrations applied, the API (uvicorn) in a subprocess, and in this
-process a worker loop that claims queued jobs (the same `run_job` as the Celery worker) while a thread
+SQLite file + local folder under ./data, migrations applied, the API (uvicorn) in a subprocess that dies with
+this process (even on SIGKILL), "embedded service up" once it answers, and in this process a worker loop that claims queued jobs (the same `run_job` as the Celery worker) while a thread
 delivers due webhooks. GPU when torch sees one, else CPU (use `preset=quick` there).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
+
+import httpx
 
 from core import jobs, maintenance, webhooks
 from core.logs import configure_logging
@@ -39,11 +44,69 @@ def requeue_abandoned(ctx: WorkerContext) -> int:
     return len(reaped.requeued)
 
 
+def port_taken(host: str, port: int) -> bool:
+    """True when something already listens on host:port (another `make run`, say). Checked before anything
+    else, so a second runner neither prints "up" nor re-queues the first one's running jobs."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return False  # let uvicorn report an unknown host
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a preexec_fn asking the kernel to SIGTERM the child when this process dies, even by SIGKILL
+    (no `finally` runs then). Resolved here, before any fork."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: the `finally` in main() is all there is
+        return None
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return die_with_parent
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def start_api(settings: Settings) -> subprocess.Popen[bytes]:
     env = {"CONSINGAN_LOG_FORMAT": "text", **os.environ, "CONSINGAN_QUEUE_MODE": "embedded"}
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
     command += ["--host", settings.host, "--port", str(settings.port), "--log-level", "warning"]
-    return subprocess.Popen(command, env=env)
+    return subprocess.Popen(command, env=env, preexec_fn=_parent_death_signal())
+
+
+def wait_until_answering(api: subprocess.Popen[bytes], settings: Settings, timeout_s: float = 120.0) -> bool:
+    """True once the API answers /healthz; False when it exited first (or never answered)."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}/healthz"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and api.poll() is None:
+        try:
+            if httpx.get(url, timeout=2.0, trust_env=False).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def stop_api(api: subprocess.Popen[bytes]) -> None:
+    if api.poll() is None:
+        api.terminate()
+    try:
+        api.wait(10)
+    except subprocess.TimeoutExpired:
+        api.kill()
+        api.wait(10)
 
 
 def deliver_webhooks_forever(ctx: WorkerContext, stop: threading.Event) -> None:
@@ -83,6 +146,12 @@ def work_forever(ctx: WorkerContext, stop: threading.Event, api: subprocess.Pope
 def main() -> int:
     settings = get_settings(queue_mode="embedded")
     configure_logging(os.environ.get("CONSINGAN_LOG_FORMAT", "text"), settings.log_level)
+    if port_taken(settings.host, settings.port):
+        log.error(
+            f"{settings.host}:{settings.port} is already in use (another `make run`?); "
+            "stop that one or set CONSINGAN_PORT"
+        )
+        return 1
     upgrade_to_head(settings.database_url)
     ctx = build_context(settings)
     requeue_abandoned(ctx)
@@ -95,29 +164,31 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    threading.Thread(target=deliver_webhooks_forever, args=(ctx, stop), daemon=True).start()
-    log.info(
-        "embedded service up",
-        extra={
-            "url": f"http://{settings.host}:{settings.port}",
-            "docs": f"http://{settings.host}:{settings.port}/docs",
-            "device": ctx.device,
-            "database": settings.database_url,
-            "storage": str(settings.storage_dir),
-        },
-    )
     exit_code = 0
     try:
+        if not wait_until_answering(api, settings):
+            log.error(
+                f"the API did not start on {settings.host}:{settings.port} (exit code {api.poll()}); "
+                "see its error above"
+            )
+            return 1
+        threading.Thread(target=deliver_webhooks_forever, args=(ctx, stop), daemon=True).start()
+        log.info(
+            "embedded service up",
+            extra={
+                "url": f"http://{settings.host}:{settings.port}",
+                "docs": f"http://{settings.host}:{settings.port}/docs",
+                "device": ctx.device,
+                "database": settings.database_url,
+                "storage": str(settings.storage_dir),
+            },
+        )
         exit_code = work_forever(ctx, stop, api)
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        api.terminate()
-        try:
-            api.wait(10)
-        except subprocess.TimeoutExpired:
-            api.kill()
+        stop_api(api)
     return exit_code
 
 

@@ -15,7 +15,7 @@ from api.contract import creating_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
 from api.schemas import HarmonizationCreate, JobRead
-from api.uploads import MULTIPART, read_image, require_multipart
+from api.uploads import MULTIPART, multipart_with, read_image, refuse_repeated_fields
 from core.models import JobKind
 from core.submit import JobRequest
 
@@ -34,7 +34,7 @@ router = APIRouter(tags=["harmonizations"], responses=problem_responses(401, 404
         "mask keep the naive image's values. With `fine_tune=true` the model is first fine-tuned on the "
         "naive image and the fine-tuned checkpoint is stored with the result."
     ),
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("naive", "mask")), Depends(require_queue_room)],
     responses={
         **creating_responses(
             JobRead,
@@ -58,9 +58,11 @@ async def create_harmonization(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
+    await refuse_repeated_fields(request)
     uploads = {
-        "naive": await read_image(data.naive, services.settings, "naive"),
-        "mask": await read_image(data.mask, services.settings, "mask"),
+        # kept at full size: the result comes back at the naive image's size, and the mask must match it
+        "naive": await read_image(request, data.naive, "naive"),
+        "mask": await read_image(request, data.mask, "mask"),
     }
     work = JobRequest(
         kind=JobKind.HARMONIZE,

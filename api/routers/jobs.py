@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.contract import download_responses, problem_responses
-from api.deps import JobDep, ServicesDep, SessionDep
+from api.deps import CurrentOwner, JobDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.render import event_read, job_read
 from api.schemas import JobEventRead, JobRead, Page
 from core import service
 from core.errors import InvalidParameter, NotFound
-from core.models import Job, JobState
+from core.models import Job, JobKind, JobState
 from core.results import job_file_key, job_file_names
 from core.services import Services
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
@@ -23,6 +23,29 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=problem_responses
 # An event id: the cursor is a string like every cursor (a typed client passes `next_cursor` back as it came).
 EVENT_CURSOR = r"^[0-9]{1,10}$"
 MAX_EVENT_ID = 2**31 - 1
+
+
+@router.get("", response_model=Page[JobRead], summary="List your jobs, newest first")
+def list_jobs(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    owner: CurrentOwner,
+    model_id: Annotated[str | None, Query(max_length=40, description="only this model's jobs")] = None,
+    kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,
+    state: Annotated[JobState | None, Query(description="only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[
+        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
+    ] = None,
+) -> Page[JobRead]:
+    jobs, cursor = service.list_jobs(
+        session, owner.id, model_id=model_id, kind=kind, state=state, limit=limit, after=after
+    )
+    base_url = str(request.base_url)
+    return Page[JobRead](
+        data=[job_read(session, services.storage, job, base_url) for job in jobs], next_cursor=cursor
+    )
 
 
 @router.get(
@@ -36,8 +59,10 @@ def get_job(request: Request, job: JobDep, session: SessionDep, services: Servic
     "/{job_id}/events", response_model=Page[JobEventRead], summary="The job's event log, oldest first"
 )
 def list_job_events(
+    request: Request,
     job: JobDep,
     session: SessionDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[
         str | None,
@@ -51,7 +76,10 @@ def list_job_events(
             f"query.after: {message}", errors=[{"loc": ["query", "after"], "msg": message}]
         )
     events, cursor = service.list_job_events(session, job, limit, after_id)
-    return Page[JobEventRead](data=[event_read(e) for e in events], next_cursor=cursor)
+    base_url = str(request.base_url)
+    return Page[JobEventRead](
+        data=[event_read(e, job, services.storage, base_url) for e in events], next_cursor=cursor
+    )
 
 
 @router.post(
@@ -65,7 +93,7 @@ def cancel_job(request: Request, job: JobDep, session: SessionDep, services: Ser
     return job_read(session, services.storage, canceled, str(request.base_url))
 
 
-def _file(job: Job, services: Services, name: str) -> Response:
+def _file(request: Request, job: Job, services: Services, name: str) -> Response:
     if job.state != JobState.SUCCEEDED or name not in job_file_names(job):
         raise NotFound(f"job {job.id!r} has no {name}")
     return download(
@@ -74,9 +102,11 @@ def _file(job: Job, services: Services, name: str) -> Response:
         MEDIA_TYPES[name],
         f"{job.id}-{name}",
         f"job {job.id!r} has no stored {name}",
+        head=request.method == "HEAD",
     )
 
 
+@router.head("/{job_id}/files/{name}", include_in_schema=False)
 @router.get(
     "/{job_id}/files/{name}",
     summary="Download one of a succeeded job's files (streamed, or a redirect to a presigned URL)",
@@ -84,26 +114,31 @@ def _file(job: Job, services: Services, name: str) -> Response:
     responses=download_responses(*sorted(set(MEDIA_TYPES.values()))),
 )
 def download_job_file(
-    job: JobDep, services: ServicesDep, name: Annotated[str, Path(max_length=40, examples=["animation.gif"])]
+    request: Request,
+    job: JobDep,
+    services: ServicesDep,
+    name: Annotated[str, Path(max_length=40, examples=["animation.gif"])],
 ) -> Response:
-    return _file(job, services, name)
+    return _file(request, job, services, name)
 
 
+@router.head("/{job_id}/result", include_in_schema=False)
 @router.get(
     "/{job_id}/result",
     summary="Download a harmonize job's composite (streamed, or a redirect to a presigned URL)",
     response_class=Response,
     responses=download_responses(MEDIA_TYPES[RESULT_FILE]),
 )
-def download_job_result(job: JobDep, services: ServicesDep) -> Response:
-    return _file(job, services, RESULT_FILE)
+def download_job_result(request: Request, job: JobDep, services: ServicesDep) -> Response:
+    return _file(request, job, services, RESULT_FILE)
 
 
+@router.head("/{job_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{job_id}/checkpoint",
     summary="Download a harmonize job's fine-tuned checkpoint (safetensors)",
     response_class=Response,
     responses=download_responses(MEDIA_TYPES[CHECKPOINT_FILE]),
 )
-def download_job_checkpoint(job: JobDep, services: ServicesDep) -> Response:
-    return _file(job, services, CHECKPOINT_FILE)
+def download_job_checkpoint(request: Request, job: JobDep, services: ServicesDep) -> Response:
+    return _file(request, job, services, CHECKPOINT_FILE)

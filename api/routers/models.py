@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import examples
@@ -14,10 +14,11 @@ from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import MULTIPART, read_image, require_multipart
-from core import service, webhooks
+from api.uploads import MULTIPART, multipart_with, read_image, refuse_repeated_fields
+from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
+from core.storage import stage_preview_key
 from core.submit import JobRequest, NewModel
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=problem_responses(401, 404, 422))
@@ -40,7 +41,7 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     status_code=202,
     response_model=ModelRead,
     summary="Upload an image and start training",
-    dependencies=[Depends(require_multipart), Depends(require_queue_room)],
+    dependencies=[Depends(multipart_with("image")), Depends(require_queue_room)],
     responses=creating_responses(
         ModelRead,
         examples.MODEL,
@@ -57,7 +58,8 @@ async def create_model(
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    valid = await read_image(data.image, services.settings)
+    await refuse_repeated_fields(request, repeatable={"webhook_events"})
+    valid = await read_image(request, data.image, reduce_to=vocabulary.TRAINING_DECODE_SIDE)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
     )
@@ -74,6 +76,8 @@ async def create_model(
 
 @router.get("", response_model=Page[ModelRead], summary="List your models, newest first")
 def list_models(
+    request: Request,
+    services: ServicesDep,
     session: SessionDep,
     owner: CurrentOwner,
     state: Annotated[JobState | None, Query(description="only models in this state")] = None,
@@ -83,12 +87,15 @@ def list_models(
     ] = None,
 ) -> Page[ModelRead]:
     models, cursor = service.list_models(session, owner.id, state, limit, after)
-    return Page[ModelRead](data=[model_read(m) for m in models], next_cursor=cursor)
+    base_url = str(request.base_url)
+    return Page[ModelRead](
+        data=[model_read(m, services.storage, base_url) for m in models], next_cursor=cursor
+    )
 
 
 @router.get("/{model_id}", response_model=ModelRead, summary="A model: state, progress, timings, links")
-def get_model(model: ModelDep) -> ModelRead:
-    return model_read(model)
+def get_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
+    return model_read(model, services.storage, str(request.base_url))
 
 
 @router.delete("/{model_id}", status_code=204, summary="Delete a model, its jobs, samples and stored objects")
@@ -103,10 +110,11 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
     summary="Cancel the training",
     responses=problem_responses(409, notes={409: "the training already ended"}),
 )
-def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(service.cancel_model(services, model))
+def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
+    return model_read(service.cancel_model(services, model), services.storage, str(request.base_url))
 
 
+@router.head("/{model_id}/checkpoint", include_in_schema=False)
 @router.get(
     "/{model_id}/checkpoint",
     summary="Download the trained model (safetensors; streamed, or a redirect to a presigned URL)",
@@ -121,7 +129,7 @@ def cancel_model(model: ModelDep, services: ServicesDep) -> ModelRead:
         **problem_responses(409, notes={409: "the model's training has not succeeded"}),
     },
 )
-def download_model_checkpoint(model: ModelDep, services: ServicesDep) -> Response:
+def download_model_checkpoint(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     job = model.train_job
     if job is None or job.state != JobState.SUCCEEDED or not model.checkpoint_key:
         state = job.state if job else "missing"
@@ -134,4 +142,56 @@ def download_model_checkpoint(model: ModelDep, services: ServicesDep) -> Respons
         "application/octet-stream",
         f"{model.id}.safetensors",
         f"model {model.id!r} has no stored checkpoint",
+        head=request.method == "HEAD",
+    )
+
+
+@router.head("/{model_id}/input", include_in_schema=False)
+@router.get(
+    "/{model_id}/input",
+    summary="Download the image the model trains on (PNG; streamed, or a redirect to a presigned URL)",
+    description="The upload as stored: decoded and re-encoded as RGB PNG, at its uploaded size.",
+    response_class=Response,
+    responses=download_responses("image/png"),
+)
+def download_model_input(request: Request, model: ModelDep, services: ServicesDep) -> Response:
+    return download(
+        services.storage,
+        model.input_key,
+        "image/png",
+        f"{model.id}-input.png",
+        f"model {model.id!r} has no stored input image",
+        head=request.method == "HEAD",
+    )
+
+
+@router.head("/{model_id}/stages/{stage}/preview", include_in_schema=False)
+@router.get(
+    "/{model_id}/stages/{stage}/preview",
+    summary="An image the model drew when a stage of its training finished (PNG)",
+    description=(
+        "Announced by the training job's `stage_done` event (`links.preview`) while training goes on; "
+        "the last stage's images are the training's preview samples instead."
+    ),
+    response_class=Response,
+    responses={
+        **download_responses("image/png"),
+        **problem_responses(
+            404, notes={404: "no such model, or that stage has not finished or has no preview"}
+        ),
+    },
+)
+def download_stage_preview(
+    request: Request,
+    model: ModelDep,
+    services: ServicesDep,
+    stage: Annotated[int, Path(ge=0, le=vocabulary.MAX_STAGE_INDEX)],
+) -> Response:
+    return download(
+        services.storage,
+        stage_preview_key(model.id, stage),
+        "image/png",
+        f"{model.id}-stage-{stage}.png",
+        f"model {model.id!r} has no preview of stage {stage}",
+        head=request.method == "HEAD",
     )

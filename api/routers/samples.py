@@ -15,8 +15,7 @@ from api.render import sample_read
 from api.schemas import JobRead, Page, SampleRead, SampleRequest
 from api.uploads import require_json
 from core import service
-from core.errors import NotFound
-from core.models import JobKind, Sample
+from core.models import JobKind
 from core.submit import JobRequest
 
 router = APIRouter(
@@ -79,6 +78,7 @@ def list_samples(
     )
 
 
+@router.head("/{sample_id}/content", include_in_schema=False)
 @router.get(
     "/{sample_id}/content",
     summary="Download one image (streamed, or a redirect to a presigned URL)",
@@ -86,18 +86,26 @@ def list_samples(
     responses=download_responses("image/png"),
 )
 def download_sample(
+    request: Request,
     model: ModelDep,
     session: SessionDep,
     services: ServicesDep,
     sample_id: Annotated[str, Path(max_length=40)],
 ) -> Response:
-    sample = session.get(Sample, sample_id)
-    if sample is None or sample.model_id != model.id:
-        raise NotFound(f"no sample {sample_id!r}")
+    sample = service.get_sample(session, model, sample_id)
     return download(
         services.storage,
         sample.key,
         "image/png",
         f"{sample.id}.png",
         f"sample {sample_id!r} has no stored image",
+        head=request.method == "HEAD",
     )
+
+
+@router.delete("/{sample_id}", status_code=204, summary="Delete one image")
+def delete_sample(
+    model: ModelDep, services: ServicesDep, sample_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    service.delete_sample(services, model, sample_id)
+    return Response(status_code=204)

@@ -59,6 +59,27 @@ def test_local_storage_streams_samples_to_their_owner_only(
     assert missing.status_code == 404
 
 
+def test_download_routes_answer_head_without_a_body(
+    make_client: Any, caller: Any, db: Any, tmp_path: Path
+) -> None:
+    local = LocalStorage(tmp_path / "objects")
+    client = make_client(storage=local)
+    model_id = _post_model(client, caller).json()["id"]
+    sample_id = _pretend_trained(db, local, model_id)
+    local.put(checkpoint_key(model_id), b"\x00" * 1234, "application/octet-stream")
+    for url, size, media_type in (
+        (f"/v1/models/{model_id}/samples/{sample_id}/content", len(scene_image()), "image/png"),
+        (f"/v1/models/{model_id}/checkpoint", 1234, "application/octet-stream"),
+    ):
+        head = client.head(url, headers=caller.headers)
+        assert head.status_code == 200 and head.content == b"", url
+        assert head.headers["content-length"] == str(size) and head.headers["content-type"] == media_type
+        assert client.head(url).status_code == 401
+    missing = client.head(f"/v1/models/{model_id}/samples/{new_id('smp')}/content", headers=caller.headers)
+    assert missing.status_code == 404
+    assert "head" not in client.get("/openapi.json").json()["paths"]["/v1/models/{model_id}/checkpoint"]
+
+
 def test_s3_downloads_redirect_to_a_presigned_url(client: Any, caller: Any, db: Any, storage: Any) -> None:
     model_id = _post_model(client, caller).json()["id"]
     sample_id = _pretend_trained(db, storage, model_id)

@@ -103,6 +103,7 @@ BAD = {
     "fine-tune-iters-without-fine-tune": ({}, {"fine_tune_iters": "5"}, 422, "validation", "fine_tune=true"),
     "unknown-field": ({}, {"fine_tune_iter": "5"}, 422, "validation", "fine_tune_iter"),
     "unknown-composite": ({}, {"composite": "sharp"}, 422, "validation", "composite"),
+    "stage-sent-twice": ({}, {"stage": ["0", "1"]}, 422, "validation", "sent more than once: stage"),
 }
 
 
@@ -207,6 +208,9 @@ def test_succeeded_job_streams_its_result_and_checkpoint_from_local_storage(
     assert download.headers["content-type"] == "image/png"
     assert client.get(result["checkpoint_url"], headers=caller.headers).content == b"weights"
     assert client.get(result["files"][1]["url"], headers=caller.headers).content == b"weights"
+    for url in (result["url"], result["checkpoint_url"], result["files"][1]["url"]):
+        head = client.head(url, headers=caller.headers)
+        assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
     assert client.get(result["url"], headers=make_caller().headers).status_code == 404
     assert client.get(result["url"]).status_code == 401
 
@@ -236,6 +240,12 @@ def test_unknown_mode_is_refused(client: Any, caller: Any) -> None:
         files={"image": ("scene.png", scene_image(), "image/png")},
     )
     assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["body", "mode"]
+
+
+def test_a_json_body_is_415_naming_the_files_this_route_takes(trained: str, client: Any, caller: Any) -> None:
+    response = client.post(f"/v1/models/{trained}/harmonizations", headers=caller.headers, json={"stage": 0})
+    assert response.status_code == 415
+    assert "`naive` and `mask`" in response.json()["detail"] and "`image`" not in response.json()["detail"]
 
 
 def test_openapi_documents_the_route_with_examples(client: Any) -> None:

@@ -150,6 +150,8 @@ def test_wrong_request_content_types_are_415(client: Any, caller: Any) -> None:
         "http://metadata.google.internal/",
         "gopher://example.com/",
         "file:///etc/passwd",
+        "http://localhost./",
+        "http://*.localhost/",
     ],
 )
 def test_ssrf_ish_webhook_urls_are_refused_unless_allowed(
@@ -159,3 +161,68 @@ def test_ssrf_ish_webhook_urls_are_refused_unless_allowed(
     response = _post(strict, caller, data={"webhook_url": url}, files={"image": ("a.png", PNG, "image/png")})
     _assert_problem(response, 422, "validation")
     assert queue.jobs == []
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "field"),
+    [
+        ({"preset": ["quick", "paper"]}, [("image", ("a.png", PNG, "image/png"))], "preset"),
+        (
+            {"preset": "quick"},
+            [("image", ("a.png", PNG, "image/png")), ("image", ("b.png", JPEG, "image/jpeg"))],
+            "image",
+        ),
+    ],
+    ids=["two-presets", "two-images"],
+)
+def test_a_form_field_sent_twice_is_422_naming_it(
+    data: Any, files: Any, field: str, client: Any, caller: Any, queue: Any
+) -> None:
+    response = _post(client, caller, data=data, files=files)
+    _assert_problem(response, 422, "validation")
+    assert response.json()["errors"][0]["loc"] == ["body", field] and field in response.json()["detail"]
+    assert queue.jobs == []
+
+
+def test_webhook_events_may_repeat(client: Any, caller: Any) -> None:
+    data = {"webhook_url": "https://example.com/h", "webhook_events": ["model.succeeded", "model.failed"]}
+    response = _post(client, caller, data=data, files={"image": ("a.png", PNG, "image/png")})
+    assert response.status_code == 202, response.text
+    assert response.json()["webhook_events"] == ["model.succeeded", "model.failed"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"n": True}, {"n": "4"}, {"n": 2.0}, {"seed": False}, {"scale_w": "1.5"}, {"start_stage": True}],
+)
+def test_json_numbers_are_strict(body: dict[str, Any], client: Any, caller: Any) -> None:
+    model_id = _post(client, caller, files={"image": ("a.png", PNG, "image/png")}).json()["id"]
+    response = client.post(f"/v1/models/{model_id}/samples", headers=caller.headers, json=body)
+    _assert_problem(response, 422, "validation")
+    animation = client.post(
+        f"/v1/models/{model_id}/animations", headers=caller.headers, json={"frames": True}
+    )
+    _assert_problem(animation, 422, "validation")
+    # an integer is a fine number where a float is asked; the untrained model is the only problem left
+    fine = client.post(f"/v1/models/{model_id}/samples", headers=caller.headers, json={"n": 2, "scale_w": 1})
+    _assert_problem(fine, 409, "conflict")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://exa mple.com/h", "https://example.com/h\r\nX-Injected: 1", "https://hooks.invalid/"]
+)
+def test_malformed_webhook_urls_are_422_and_store_nothing(
+    url: str, client: Any, caller: Any, storage: Any, queue: Any
+) -> None:
+    before = set(object_keys(storage, "models/"))
+    response = _post(client, caller, data={"webhook_url": url}, files={"image": ("a.png", PNG, "image/png")})
+    _assert_problem(response, 422, "validation")
+    assert response.json()["errors"][0]["loc"] == ["body", "webhook_url"]
+    assert set(object_keys(storage, "models/")) == before and queue.jobs == []
+
+
+def test_a_name_that_does_not_resolve_now_is_still_accepted(make_client: Any, caller: Any) -> None:
+    strict = make_client(allow_private_webhook_urls=False)
+    data = {"webhook_url": "https://no-such-host.consingan-test.example/h"}
+    response = _post(strict, caller, data=data, files={"image": ("a.png", PNG, "image/png")})
+    assert response.status_code == 202, response.text  # DNS may be down now; each send checks again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -54,6 +55,16 @@ def test_openapi_lists_every_route_with_examples(client: Any) -> None:
     assert "application/problem+json" in create["responses"]["422"]["content"]
     assert "examples" in json.dumps(spec["components"]["schemas"]["SampleRequest"])
     assert client.get("/docs").status_code == 200
+
+
+def test_docs_load_their_scripts_from_this_server_not_a_cdn(client: Any) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "cdn." not in html and "https://" not in html.replace("https://fastapi.tiangolo.com", ""), page
+        assets = re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css))"', html)
+        assert assets, html
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
 
 
 def test_health_and_readiness(make_client: Any, storage: Any) -> None:

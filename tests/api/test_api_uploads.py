@@ -109,3 +109,94 @@ def test_storage_failure_leaves_no_row(make_client: Any, caller: Any, db: Any, s
     response = client.post("/v1/models", headers=caller.headers, files={"image": ("a.png", PNG, "image/png")})
     assert response.status_code == 500 and response.headers["content-type"] == "application/problem+json"
     assert _model_count(db, caller.owner_id) == 0
+
+
+NEVER_TRAINS = {
+    # (width, height, form fields, words the detail must contain)
+    "16x4000": (16, 4000, {}, "closer to square"),
+    "4000x16": (4000, 16, {}, "closer to square"),
+    "below-the-coarsest-stage": (20, 20, {}, "larger image"),
+    "panorama-quick": (1000, 300, {"preset": "quick"}, "at max_size=64 it trains at 64x20"),
+    "harmonization-quick-too-small": (30, 30, {"preset": "quick", "mode": "harmonization"}, "min_size=32"),
+}
+
+
+@pytest.mark.parametrize("case", list(NEVER_TRAINS))
+def test_image_that_can_never_train_is_422_with_the_reason(
+    case: str, client: Any, caller: Any, db: Any, storage: Any, queue: Any
+) -> None:
+    """The engine's own pyramid rule for the requested preset/mode/sizes, applied at upload."""
+    width, height, fields, reason = NEVER_TRAINS[case]
+    before = set(object_keys(storage, "models/"))
+    response = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data=fields,
+        files={"image": ("a.png", scene_image(width, height), "image/png")},
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "https://consingan.dev/problems/invalid-image"
+    assert reason in problem["detail"] and f"the image is {width}x{height}" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "image"]
+    assert _model_count(db, caller.owner_id) == 0
+    assert set(object_keys(storage, "models/")) == before and queue.jobs == []
+
+
+def test_the_same_image_trains_where_its_config_allows(client: Any, caller: Any) -> None:
+    files = {"image": ("a.png", scene_image(1000, 300), "image/png")}
+    response = client.post("/v1/models", headers=caller.headers, files=files, data={"preset": "paper"})
+    assert response.status_code == 202, response.text  # 250x75 at paper's max_size: above min_size 25
+
+
+def test_config_the_engine_rejects_is_422(client: Any, caller: Any, db: Any, queue: Any) -> None:
+    # min_size 100 with quick's max_size 64: each field is in range, together the engine refuses them
+    response = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data={"preset": "quick", "min_size": "100"},
+        files={"image": ("a.png", PNG, "image/png")},
+    )
+    assert response.status_code == 422, response.text
+    assert "min_size" in response.json()["detail"] and "ValueError" not in response.json()["detail"]
+    assert _model_count(db, caller.owner_id) == 0 and queue.jobs == []
+
+
+def test_at_most_max_concurrent_decodes_run_at_once(
+    make_client: Any, caller: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from api import uploads
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    real = uploads.validate_image
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.3)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(uploads, "validate_image", counting)
+    client = make_client(max_concurrent_decodes=2)
+    statuses: list[int] = []
+
+    def upload() -> None:
+        files = {"image": ("a.png", PNG, "image/png")}
+        statuses.append(client.post("/v1/models", headers=caller.headers, files=files).status_code)
+
+    threads = [threading.Thread(target=upload) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [202] * 6 and most == 2

@@ -48,6 +48,14 @@ def test_closed_sets_are_enums_and_the_cursor_is_one_type(openapi_document: dict
     assert enum("JobEventType") == {event.value for event in JobEventType}
     events = schemas["ModelRead"]["properties"]["webhook_events"]["items"]["enum"]
     assert set(events) == set(schemas["ModelCreate"]["properties"]["webhook_events"]["items"]["enum"])
+    vocabulary = schemas["VocabularyRead"]["properties"]
+    assert vocabulary["job_kinds"]["items"] == {"$ref": SCHEMAS + "JobKind"}
+    assert set(vocabulary["composites"]["items"]["enum"]) == set(vocabulary["default_composite"]["enum"])
+    assert "enum" in schemas["ModeRead"]["properties"]["name"]
+    assert "enum" in schemas["PresetRead"]["properties"]["name"]
+    # an event's links are named members, not an open map
+    assert schemas["JobEventRead"]["properties"]["links"] == {"$ref": SCHEMAS + "JobEventLinks"}
+    assert "additionalProperties" not in schemas["JobEventLinks"]
     (after,) = (
         p
         for p in openapi_document["paths"]["/v1/jobs/{job_id}/events"]["get"]["parameters"]

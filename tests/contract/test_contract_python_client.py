@@ -125,6 +125,12 @@ def test_a_generated_client_drives_the_service_alone(
     list_samples = importlib.import_module(f"{api}.samples.list_samples")
     download_sample = importlib.import_module(f"{api}.samples.download_sample")
     list_job_events = importlib.import_module(f"{api}.jobs.list_job_events")
+    list_jobs = importlib.import_module(f"{api}.jobs.list_jobs")
+    download_model_input = importlib.import_module(f"{api}.models.download_model_input")
+    download_stage_preview = importlib.import_module(f"{api}.models.download_stage_preview")
+    delete_sample = importlib.import_module(f"{api}.samples.delete_sample")
+    get_vocabulary = importlib.import_module(f"{api}.vocabulary.get_vocabulary")
+    get_pyramid = importlib.import_module(f"{api}.vocabulary.get_pyramid")
     m = importlib.import_module(models)
     File = importlib.import_module(f"{PACKAGE}.types").File
 
@@ -133,6 +139,16 @@ def test_a_generated_client_drives_the_service_alone(
     client = generated.AuthenticatedClient(
         base_url=api_url, token=caller.key, timeout=httpx.Timeout(90.0), follow_redirects=True
     )
+
+    # What may be asked for, and what a training would make of an image (typed, the closed sets enums).
+    vocabulary = get_vocabulary.sync(client=client)
+    assert isinstance(vocabulary, m.VocabularyRead) and m.JobKind.SAMPLE in vocabulary.job_kinds
+    assert vocabulary.limits.samples_per_job.min_ == 1  # `min` is a builtin: the generator adds `_`
+    pyramid = get_pyramid.sync(client=client, width=250, height=188, train_stages=3, max_size=64)
+    assert isinstance(pyramid, m.PyramidRead) and len(pyramid.stages) == 3
+    assert pyramid.stages[-1] == pyramid.top and pyramid.top.width == 64
+    too_small = get_pyramid.sync_detailed(client=client, width=4, height=4)
+    assert too_small.status_code == 422 and isinstance(too_small.parsed, m.Problem)
 
     # Upload an image and wait for the trained model in the same request.
     image = File(payload=io.BytesIO(scene_image(48, 40)), file_name="scene.png", mime_type="image/png")
@@ -185,6 +201,26 @@ def test_a_generated_client_drives_the_service_alone(
     types = [event.type_ for event in events]
     assert types[0] == m.JobEventType.QUEUED and types[-1] == m.JobEventType.SUCCEEDED
     assert m.JobEventType.STAGE_DONE in types and len(events) > 2
+
+    # A stage_done event links what the model drew after that stage; the upload is there too.
+    (first_stage,) = [e for e in events if e.type_ == m.JobEventType.STAGE_DONE and e.links.preview]
+    assert isinstance(first_stage.links.preview, str)
+    stage_preview = download_stage_preview.sync(model.id, 0, client=client)
+    assert isinstance(stage_preview, File)
+    with Image.open(stage_preview.payload) as png:
+        assert png.format == "PNG"
+    uploaded = download_model_input.sync(model.id, client=client)
+    assert isinstance(uploaded, File)
+    with Image.open(uploaded.payload) as png:
+        assert png.size == (48, 40)
+
+    # The model's jobs, filtered by kind; one image deleted, then gone.
+    sample_jobs = list_jobs.sync(client=client, model_id=model.id, kind=m.JobKind.SAMPLE)
+    assert isinstance(sample_jobs, m.PageJobRead) and [j.id for j in sample_jobs.data] == [job.id]
+    deleted = delete_sample.sync_detailed(model.id, job.samples[1].id, client=client)
+    assert deleted.status_code == 204
+    gone = download_sample.sync_detailed(model.id, job.samples[1].id, client=client)
+    assert gone.status_code == 404 and isinstance(gone.parsed, m.Problem)
 
     # Problems are typed: a 404, 422s (a body field, a cursor that is not one).
     missing = get_model.sync_detailed("mdl_0000000000000000000000000000", client=client)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,33 @@ def test_celery_queue_sends_json_by_task_name(settings: Any, redis_url: str) -> 
     message = json.loads(raw)
     assert message["headers"]["task"] == "consingan.train"
     assert message["content-type"] == "application/json"
+
+
+def test_keys_cli_lists_and_revokes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = get_settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    main(["create", "--owner", "team-a"], settings=settings)
+    main(["create", "--owner", "team-b"], settings=settings)
+    keys = [
+        line.split(":", 1)[1].strip() for line in capsys.readouterr().out.splitlines() if "api key" in line
+    ]
+    assert main(["list"], settings=settings) == 0
+    listing = capsys.readouterr().out
+    assert "team-a" in listing and "team-b" in listing and keys[0] not in listing  # never the key itself
+    key_id = next(line.split()[0] for line in listing.splitlines() if "team-a" in line)
+    assert main(["revoke", key_id], settings=settings) == 0
+    assert main(["revoke", keys[1]], settings=settings) == 0  # by the key itself
+    assert main(["revoke", "key_nothing"], settings=settings) == 1
+    assert "no API key key_nothing" in capsys.readouterr().err
+    db = Database(settings.database_url)
+    with db.read() as session:
+        assert owner_for_key(session, keys[0]) is None and owner_for_key(session, keys[1]) is None
+    db.dispose()
+    main(["list", "--owner", "team-a"], settings=settings)
+    (row,) = capsys.readouterr().out.splitlines()[1:]
+    assert row.split()[0] == key_id and not row.rstrip().endswith("-")  # revoked, with its time
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "consingan.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

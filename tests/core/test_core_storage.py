@@ -12,6 +12,7 @@ from core.ids import new_id
 from core.storage import (
     LocalStorage,
     ObjectNotFound,
+    S3Storage,
     check_key,
     input_key,
     model_prefix,
@@ -45,6 +46,18 @@ def test_presigned_url_downloads_from_s3(storage: Any) -> None:
     model_id, sample_id = new_id("mdl"), new_id("smp")
     storage.put(sample_key(model_id, sample_id), b"\x89PNG...", "image/png")
     url = storage.presigned_url(sample_key(model_id, sample_id))
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.content == b"\x89PNG..."
+
+
+def test_presigned_urls_point_at_the_public_endpoint_when_one_is_set(storage: Any, settings: Any) -> None:
+    """compose: the service reaches MinIO as http://minio:9000, browsers as http://localhost:9000."""
+    port = settings.s3_endpoint_url.rsplit(":", 1)[1]
+    public = S3Storage(settings.model_copy(update={"s3_public_endpoint_url": f"http://localhost:{port}"}))
+    model_id, sample_id = new_id("mdl"), new_id("smp")
+    public.put(sample_key(model_id, sample_id), b"\x89PNG...", "image/png")  # through the service's address
+    url = public.presigned_url(sample_key(model_id, sample_id))
+    assert url is not None and url.startswith(f"http://localhost:{port}/")
     response = httpx.get(url)
     assert response.status_code == 200 and response.content == b"\x89PNG..."
 

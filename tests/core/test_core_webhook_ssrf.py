@@ -62,6 +62,40 @@ def test_internal_literals_are_refused_without_dns(url: str) -> None:
         webhooks.resolve_public(url, allow_private=False)
 
 
+MALFORMED = {
+    "space-in-host": "https://exa mple.com/hook",
+    "cr-lf-in-path": "https://example.com/hook\r\nX-Injected: 1",
+    "tab": "https://example.com/\thook",
+    "wildcard-localhost": "http://*.localhost/",
+    "wildcard-host": "https://*.example.com/",
+    "under-invalid": "https://hooks.invalid/",
+    "empty-label": "https://a..example.com/",
+    "label-starting-with-hyphen": "https://-a.example.com/",
+    "port-out-of-range": "https://example.com:70000/",
+}
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_urls_are_refused_even_where_private_ones_are_allowed(
+    case: str, allow_private: bool
+) -> None:
+    with pytest.raises(ValueError, match="webhook_url"):
+        webhooks.check_url(MALFORMED[case], allow_private)
+
+
+@pytest.mark.parametrize("url", ["http://localhost./", "http://app.localhost./hook", "https://x.internal./"])
+def test_a_trailing_dot_does_not_hide_a_local_name(url: str) -> None:
+    with pytest.raises(ValueError, match="local host name"):
+        webhooks.check_url(url, allow_private=False)
+    webhooks.check_url(url, allow_private=True)
+
+
+def test_fully_qualified_and_international_names_are_fine() -> None:
+    for url in ("https://example.com./hook", "https://bücher.example/h", "https://my_hook.example.com/"):
+        webhooks.check_url(url, allow_private=False)
+
+
 def test_public_names_resolve_and_unknown_ones_are_refused(fake_dns: None) -> None:
     assert webhooks.resolve_public("https://public.example/hook", allow_private=False) == "93.184.216.34"
     with pytest.raises(webhooks.HostNotResolved):  # accepted at creation, retried at delivery

@@ -35,6 +35,27 @@ def test_bad_input_exits_with_2_and_a_message(tmp_path: Path, capsys) -> None:  
     bad.write_bytes(b"nope")
     assert main(["train", str(bad), "--out", str(tmp_path / "m")]) == 2
     assert "not a supported image" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()  # no empty output folder left behind
+
+
+def test_a_training_that_fails_after_starting_removes_its_empty_folder(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import engine.cli
+
+    source = tmp_path / "scene.png"
+    source.write_bytes(encode(gradient(48, 40), "PNG"))
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("the engine refused")
+
+    monkeypatch.setattr(engine.cli, "train", broken)
+    assert (
+        main(["--device", "cpu", "train", str(source), "--out", str(tmp_path / "m"), "--preset", "quick"])
+        == 2
+    )
+    assert not (tmp_path / "m").exists()
+    assert "stage 1/4 iter    0/400" in capsys.readouterr().err  # the first progress line came at once
 
 
 def test_harmonize_with_fine_tuning(tmp_path: Path) -> None:

@@ -64,5 +64,18 @@ def test_build_pyramid_resizes_to_the_stage_sizes() -> None:
 
 
 def test_too_small_image_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match=r"shorter side is below min_size=25 px.*larger image"):
+        check_image_size(20, 30, TrainConfig())
+
+
+def test_too_elongated_image_says_what_to_change() -> None:
+    with pytest.raises(ValueError, match=r"trains at 250x17.*closer to square \(at most about 10:1"):
         check_image_size(20, 300, TrainConfig())
+
+
+def test_requested_config_pulls_min_size_down_with_a_small_max_size() -> None:
+    assert TrainConfig.requested("quick", max_size=20).min_size == 20
+    assert TrainConfig.requested("quick", max_size=20, min_size=16).min_size == 16
+    assert TrainConfig.requested("paper", "harmonization") == TrainConfig.preset("paper", "harmonization")
+    with pytest.raises(ValueError, match="cannot set channels"):
+        TrainConfig.requested("quick", channels=8)

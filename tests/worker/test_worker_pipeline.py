@@ -15,12 +15,16 @@ from PIL import Image
 from sqlalchemy import select
 
 import engine
-from core import service
+from core import jobs, service
+from core.ids import new_id
+from core.images import validate_image
 from core.keys import create_key, get_or_create_owner
-from core.models import Job, JobEvent, JobKind, JobState, Model, Sample, WebhookDelivery
+from core.models import Job, JobEvent, JobKind, JobState, Model, Sample, WebhookDelivery, utcnow
 from core.services import Services
-from core.storage import checkpoint_key, stage_key
+from core.storage import checkpoint_key, input_key, stage_key, stage_preview_key
+from core.training import training_config
 from core.vocabulary import SAMPLE_BATCH
+from engine.geometry import stage_sizes
 from tests.service_fixtures import (
     TINY_TRAINING,
     Caller,
@@ -31,7 +35,6 @@ from tests.service_fixtures import (
 )
 from worker import tasks
 from worker.artifacts import sample_in_batches
-from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 
@@ -226,18 +229,33 @@ def test_cancel_running_training_stops_within_seconds(
     assert list(outbox) == []  # no webhook_url on this model
 
 
+def model_without_checks(
+    db: Any, storage: Any, owner_id: str, params: dict[str, Any], webhook_url: str
+) -> Model:
+    """Straight to the tables, past the API's checks (which refuse these params since they ask the engine's
+    rules): the worker must still fail such a job with the engine's reason, not crash on it."""
+    image = validate_image(scene_image(), max_pixels=40_000_000, max_side=8192, min_side=16)
+    model_id = new_id("mdl")
+    storage.put(input_key(model_id), image.png, "image/png")
+    with db.transaction() as session:
+        model = Model(
+            id=model_id, owner_id=owner_id, params={"seed": 1, **params}, image_width=image.width,
+            image_height=image.height, input_key=input_key(model_id), webhook_url=webhook_url,
+            webhook_events=["model.failed"], created_at=utcnow(),
+        )  # fmt: skip
+        session.add(model)
+        session.flush()
+        jobs.create_job(session, model, JobKind.TRAIN)
+    with db.read() as session:
+        return session.get_one(Model, model_id)
+
+
 def test_config_the_engine_rejects_fails_with_its_reason(
     db: Any, storage: Any, settings: Any, owner: Caller
 ) -> None:
     ctx = WorkerContext(settings, db, storage, RecordingQueue())
-    model = new_model(
-        db,
-        storage,
-        settings,
-        owner.owner_id,
-        {"preset": "quick", "max_size": 20, "min_size": 30},
-        "https://e.com/h",
-    )
+    params = {"preset": "quick", "max_size": 20, "min_size": 30}
+    model = model_without_checks(db, storage, owner.owner_id, params, "https://e.com/h")
     assert model.train_job is not None
     assert run_job(ctx, model.train_job.id) == JobState.FAILED
     job = job_of(db, model.train_job.id)
@@ -328,6 +346,26 @@ def test_request_params_map_onto_engine_presets(params: dict[str, Any], expected
     cfg = training_config(params)
     preset = engine.TrainConfig.preset(params["preset"], mode=params.get("mode", "generation"))
     assert {k: v for k, v in cfg.to_dict().items() if preset.to_dict()[k] != v} == expected
+
+
+def test_each_finished_stage_stores_a_preview_and_announces_it(
+    trained: Trained, db: Any, storage: Any
+) -> None:
+    """What the page shows while a training runs: after every stage but the last (whose pictures are the
+    training's preview samples), one image drawn by the partial model, announced in `stage_done`."""
+    model_id = trained.model.id
+    with db.read() as session:
+        model = session.get_one(Model, model_id)
+        query = select(JobEvent).where(JobEvent.job_id == trained.job_id, JobEvent.type == "stage_done")
+        events = list(session.scalars(query))
+    first = engine.TrainConfig.from_dict(model.train_config or {})
+    height, width = stage_sizes(model.image_height, model.image_width, first)[0]
+    assert [e.data for e in events] == [
+        {"stages_done": 1, "stage": 0, "preview": {"width": width, "height": height}}
+    ]
+    with Image.open(io.BytesIO(storage.get(stage_preview_key(model_id, 0)))) as image:
+        assert image.format == "PNG" and image.size == (width, height)
+    assert not storage.exists(stage_preview_key(model_id, 1))
 
 
 def test_animate_job_stores_a_looping_animation_of_the_asked_frames(

@@ -10,9 +10,9 @@ import pytest
 import engine
 from api.schemas import AnimationCreate, HarmonizationCreate, ModelCreate, SampleRequest
 from core import vocabulary
+from core.training import training_config
 from engine.image import ANIMATION_FORMATS
 from engine.sampling import MAX_SCALE
-from worker.kinds.train import training_config
 
 
 def bounds(schema: type[Any], field: str) -> tuple[Any, Any]:

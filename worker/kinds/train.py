@@ -5,29 +5,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import engine
 from core import jobs
 from core.models import Job, JobState, Model
-from core.storage import ObjectNotFound, checkpoint_key, stage_key
+from core.storage import ObjectNotFound, checkpoint_key, stage_key, stage_preview_key
+from core.training import training_config  # the same mapping the API checked the upload with
 from worker import outcomes
 from worker.artifacts import sample_in_batches, store_samples
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter
 
 log = logging.getLogger(__name__)
 
-CONFIG_FIELDS = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
-
-
-def training_config(params: dict[str, Any]) -> engine.TrainConfig:
-    """The API's request params -> the engine's config. Raises ValueError with the engine's reasons."""
-    preset, mode = params.get("preset", "paper"), params.get("mode", "generation")
-    overrides = {name: params[name] for name in CONFIG_FIELDS if name in params}
-    if "max_size" in overrides and "min_size" not in overrides:
-        # A small max_size must not fall below the preset's own min_size (e.g. max_size=20 with quick's 25).
-        overrides["min_size"] = min(engine.TrainConfig.preset(preset, mode).min_size, overrides["max_size"])
-    return engine.TrainConfig.preset(preset, mode=mode, **overrides)
+STAGE_PREVIEW_SEED_OFFSET = 2  # the model's seed trains, seed + 1 draws the final previews
 
 
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
@@ -58,16 +48,29 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
 def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Callable[[engine.TrainedModel], None]:
     def on_stage_done(partial: engine.TrainedModel) -> None:
         if partial.is_complete:
-            return  # the final checkpoint is stored with the result
+            return  # the final checkpoint and its previews are stored with the result
+        stage = partial.stages_done - 1
         ctx.storage.put(
-            stage_key(model.id, partial.stages_done - 1),
-            engine.checkpoint.to_bytes(partial),
-            "application/octet-stream",
+            stage_key(model.id, stage), engine.checkpoint.to_bytes(partial), "application/octet-stream"
         )
+        preview = _store_stage_preview(ctx, model, partial)
         with ctx.db.transaction() as session:
-            jobs.record_stage_done(session, job.id, partial.stages_done, attempt=job.attempts)
+            jobs.record_stage_done(
+                session, job.id, partial.stages_done, attempt=job.attempts, preview=preview
+            )
 
     return on_stage_done
+
+
+def _store_stage_preview(ctx: WorkerContext, model: Model, partial: engine.TrainedModel) -> dict[str, int]:
+    """One sample of the partial model at its newest stage: what it draws so far. The same seed at every
+    stage, so the coarse noise repeats and the previews show one scene growing finer. One small image, a
+    single generator pass: cheap next to a stage's training. Returns its width and height."""
+    rng = engine.make_rng(int(model.params.get("seed", 0)) + STAGE_PREVIEW_SEED_OFFSET, partial.device)
+    image = engine.sample(partial, n=1, rng=rng)[0].cpu()  # [3, H, W]
+    key = stage_preview_key(model.id, partial.stages_done - 1)
+    ctx.storage.put(key, engine.to_png_bytes(image), "image/png")
+    return {"width": int(image.shape[-1]), "height": int(image.shape[-2])}
 
 
 def _resume_from(ctx: WorkerContext, job: Job, model: Model, device: str) -> engine.TrainedModel | None:

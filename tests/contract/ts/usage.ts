@@ -1,5 +1,6 @@
 // How a TypeScript service drives the API with the generated types (openapi-typescript) and openapi-fetch:
-// train and wait, draw samples, download one, read the event log page by page, handle problems.
+// what may be asked for, train and wait, draw samples, download one, read the event log page by page (with the
+// stages' previews), list a model's jobs, delete an image, handle problems.
 // tests/contract/test_contract_typescript.py compiles it with `tsc --strict` against the live document.
 import createClient from "openapi-fetch";
 import type { components, paths } from "./generated/schema";
@@ -10,6 +11,8 @@ export type JobRead = Schemas["JobRead"];
 export type SampleRead = Schemas["SampleRead"];
 export type JobEventRead = Schemas["JobEventRead"];
 export type Problem = Schemas["Problem"];
+export type VocabularyRead = Schemas["VocabularyRead"];
+export type ImageInfo = Schemas["ImageInfo"];
 
 // Closed sets are unions of literals, not `string`: a misspelt state or event type does not compile.
 type IsClosed<T> = string extends T ? false : true;
@@ -18,7 +21,9 @@ const closedSets: [
   IsClosed<JobRead["state"]>,
   IsClosed<JobEventRead["type"]>,
   IsClosed<ModelRead["webhook_events"][number]>,
-] = [true, true, true, true];
+  IsClosed<VocabularyRead["job_kinds"][number]>,
+  IsClosed<VocabularyRead["modes"][number]["name"]>,
+] = [true, true, true, true, true, true];
 
 // One cursor type: the `next_cursor` of a page is what `after` takes.
 type Cursor = NonNullable<Schemas["Page_JobEventRead_"]["next_cursor"]>;
@@ -54,6 +59,21 @@ function multipart(body: object): FormData {
     }
   }
   return form;
+}
+
+export async function vocabulary(api: Api): Promise<VocabularyRead> {
+  const { data, error, response } = await api.GET("/v1/vocabulary");
+  if (error) throw problem(error, response);
+  return data;
+}
+
+// The size the model would see an image at, before uploading it.
+export async function topStage(api: Api, width: number, height: number): Promise<ImageInfo> {
+  const { data, error, response } = await api.GET("/v1/pyramid", {
+    params: { query: { width, height, preset: "quick", train_stages: 2 } },
+  });
+  if (error) throw problem(error, response);
+  return data.top;
 }
 
 export async function trainAndWait(api: Api, image: Blob): Promise<ModelRead> {
@@ -115,6 +135,35 @@ export async function eventLog(api: Api, jobId: string): Promise<JobEventRead[]>
   }
 }
 
+// What the model drew after each stage of its training, as its `stage_done` events link it.
+export function stagePreviews(events: JobEventRead[]): string[] {
+  return events.flatMap((event) => (event.type === "stage_done" && event.links?.preview ? [event.links.preview] : []));
+}
+
+export async function downloadInput(api: Api, model: ModelRead): Promise<Blob> {
+  const { data, error, response } = await api.GET("/v1/models/{model_id}/input", {
+    params: { path: { model_id: model.id } },
+    parseAs: "blob",
+  });
+  if (error) throw problem(error, response);
+  return data;
+}
+
+export async function finishedSampleJobs(api: Api, modelId: string): Promise<JobRead[]> {
+  const { data, error, response } = await api.GET("/v1/jobs", {
+    params: { query: { model_id: modelId, kind: "sample", state: "succeeded", limit: 20 } },
+  });
+  if (error) throw problem(error, response);
+  return data.data;
+}
+
+export async function deleteSample(api: Api, sample: SampleRead): Promise<void> {
+  const { error, response } = await api.DELETE("/v1/models/{model_id}/samples/{sample_id}", {
+    params: { path: { model_id: sample.model_id, sample_id: sample.id } },
+  });
+  if (error) throw problem(error, response);
+}
+
 export function describe(event: JobEventRead): string {
   switch (event.type) {
     case "queued":
@@ -135,12 +184,22 @@ export function describe(event: JobEventRead): string {
 export async function main(image: Blob): Promise<void> {
   const api = connect("http://127.0.0.1:8000", "sk_example");
   try {
+    const known = await vocabulary(api);
+    if (!known.job_kinds.includes("sample")) throw new Error("this service draws no samples");
+    console.log("the model would see", await topStage(api, 1024, 768));
     const model = await trainAndWait(api, image);
+    console.log((await downloadInput(api, model)).size, "bytes uploaded");
     const drawn = await drawSamples(api, model, 2);
     const everything = await listSamples(api, model.id);
     const first = drawn[0] ?? everything[0];
     if (first) console.log((await downloadSample(api, first)).size, "bytes");
-    if (model.train_job_id) (await eventLog(api, model.train_job_id)).map(describe).forEach((line) => console.log(line));
+    if (model.train_job_id) {
+      const events = await eventLog(api, model.train_job_id);
+      events.map(describe).forEach((line) => console.log(line));
+      console.log("stage previews:", stagePreviews(events));
+    }
+    console.log((await finishedSampleJobs(api, model.id)).length, "sample jobs");
+    if (first) await deleteSample(api, first);
   } catch (e) {
     if (e instanceof ProblemError && e.retryAfterS !== null) console.log(`retry in ${e.retryAfterS} s`);
     else throw e;

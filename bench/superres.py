@@ -1,0 +1,225 @@
+"""Super-resolution against bicubic on real photographs (superres-spec.md §4.2, on the shared images).
+
+    python bench/superres.py ../shared/images/generation --factor 4 --preset quick --out out/sr
+
+For every image (files, or every image in a folder): HR = the image shrunk so its long side is at most
+factor x the preset's max_size and cropped to a multiple of the factor; LR = HR shrunk by 1/factor
+(MATLAB-style, 8-bit). A ConSinGAN model (the preset) and its SR head (the SR preset of the same name) are
+trained on LR, which is the model's top image, and LR is enlarged back by the factor. Printed per image,
+for bicubic (one MATLAB-style enlargement) and for ours: PSNR against HR (8-bit RGB, `factor` px shaved),
+sharpness (mean absolute finite difference of the grey image; HR's for reference), and the shrink-back
+PSNR (the result taken back down against LR).
+
+No-reference score (NIQE): none is computed. The packages that provide one do not work here: pyiqa needs
+torchvision (PyPI's 0.29 pulls torch 2.14, 0.28's compiled ops do not load beside the torch 2.13 CPU
+wheel) and downloads NIQE's parameters from a model hub at run time; basicsr's sdist does not build against
+current setuptools and imports torchvision; scikit-video's NIQE calls scipy.misc.imresize, removed from
+SciPy in 2019. See docs/superres.md.
+
+With --out: superres.json (all numbers) and superres_<preset>.jpg (one row per image: bicubic | ours | HR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from common import device_name, print_table, synchronize
+from PIL import Image
+
+import engine
+from engine.image import to_pil
+from engine.imresize import imresize, quantize
+from engine.sr import quality
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+JPEG_QUALITY = 88
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("images", type=Path, nargs="+", help="image files or folders of images")
+    parser.add_argument("--factor", type=int, default=4, choices=range(2, 9), help="SR factor (integer)")
+    parser.add_argument("--preset", choices=["paper", "quick"], default="quick")
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=default_device)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iters", type=int, help="override the model's iters_per_stage")
+    parser.add_argument("--head-iters", type=int, help="override the head's iterations")
+    parser.add_argument("--generator-steps", type=int, help="override the head's generator_steps")
+    parser.add_argument("--adversarial-source", choices=["samples", "real"])
+    parser.add_argument("--discriminator-init", choices=["model", "fresh"])
+    parser.add_argument("--head-channels", type=int)
+    parser.add_argument("--out", type=Path, help="folder for superres.json and the side-by-side picture")
+    return parser.parse_args(argv)
+
+
+def image_paths(inputs: Sequence[Path]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            paths.append(item)
+    return paths
+
+
+def high_resolution(image: torch.Tensor, factor: int, max_size: int) -> torch.Tensor:
+    """The reference: shrunk so its LR version fits max_size (the model's top image is then LR itself),
+    cropped to a multiple of the factor. [1, 3, H, W] -> [1, 3, H', W']."""
+    longest = factor * max_size
+    scale = longest / max(image.shape[-2:])
+    if scale < 1:
+        image = quantize(imresize(image, scale))
+    return quality.crop_to_multiple(image, factor)
+
+
+def head_config(args: argparse.Namespace) -> engine.SRConfig:
+    overrides: dict[str, Any] = {"sr_train": float(args.factor)}
+    for field, value in (
+        ("iterations", args.head_iters),
+        ("generator_steps", args.generator_steps),
+        ("adversarial_source", args.adversarial_source),
+        ("discriminator_init", args.discriminator_init),
+        ("channels", args.head_channels),
+    ):
+        if value is not None:
+            overrides[field] = value
+    return engine.SRConfig.preset(args.preset, **overrides)
+
+
+def run_one(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    overrides = {"iters_per_stage": args.iters} if args.iters else {}
+    cfg = engine.TrainConfig.preset(args.preset, mode="generation", **overrides)
+    hr = high_resolution(engine.load_image(path.read_bytes()), args.factor, cfg.max_size)  # [1, 3, H, W]
+    lr = quality.downscale(hr, args.factor)  # [1, 3, H/f, W/f]
+    device = args.device
+
+    started = time.perf_counter()
+    model = engine.train(lr, cfg, device=device, rng=engine.make_rng(args.seed, device))
+    synchronize(device)
+    model_s = time.perf_counter() - started
+    if tuple(model.reals[-1].shape) != tuple(lr.shape):
+        raise RuntimeError(f"the model's top image is {list(model.reals[-1].shape)}, not LR {list(lr.shape)}")
+
+    head_cfg = head_config(args)
+    started = time.perf_counter()
+    head = engine.train_sr_head(model, head_cfg, rng=engine.make_rng(args.seed + 1, device))
+    synchronize(device)
+    head_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    ours = engine.super_resolve(model, head, args.factor, rng=engine.make_rng(args.seed + 2, device)).cpu()
+    synchronize(device)
+    sr_s = time.perf_counter() - started
+    bicubic = quality.bicubic(lr, args.factor)
+    shave = args.factor
+    return {
+        "image": path.name,
+        "lr": list(lr.shape[-2:]),
+        "hr": list(hr.shape[-2:]),
+        "model_s": model_s,
+        "head_s": head_s,
+        "sr_s": sr_s,
+        "noise_amp": head.noise_amp,
+        "head_config": head_cfg.to_dict(),
+        "psnr": {"bicubic": quality.psnr(bicubic, hr, shave), "ours": quality.psnr(ours, hr, shave)},
+        "sharpness": {
+            "bicubic": quality.sharpness(bicubic),
+            "ours": quality.sharpness(ours),
+            "hr": quality.sharpness(hr),
+        },
+        "shrink_back_psnr": {
+            "bicubic": quality.shrink_back_psnr(bicubic, lr, args.factor),
+            "ours": quality.shrink_back_psnr(ours, lr, args.factor),
+        },
+        "_row": torch.cat([bicubic, ours, hr]),  # [3, 3, H, W]
+    }
+
+
+def side_by_side(rows: list[torch.Tensor], gap: int = 4) -> Image.Image:
+    """One row per image, each [3, 3, H, W] (bicubic, ours, HR) side by side, on white."""
+    pictures = [to_pil(engine.grid(row, columns=3, gap=gap)) for row in rows]
+    width = max(p.width for p in pictures)
+    canvas = Image.new("RGB", (width, sum(p.height for p in pictures) + gap * (len(pictures) - 1)), "white")
+    top = 0
+    for picture in pictures:
+        canvas.paste(picture, (0, top))
+        top += picture.height + gap
+    return canvas
+
+
+def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"x{args.factor}, preset {args.preset}, device {device_name(args.device)}; NIQE: not available (see --help)"
+    )
+    header = [
+        "image",
+        "LR -> HR",
+        "train s (model+head)",
+        "PSNR bic",
+        "PSNR ours",
+        "sharp bic",
+        "sharp ours",
+        "sharp HR",
+        "shrink-back bic",
+        "shrink-back ours",
+    ]
+    rows = []
+    for r in results:
+        rows.append(
+            [
+                r["image"],
+                f"{r['lr'][1]}x{r['lr'][0]} -> {r['hr'][1]}x{r['hr'][0]}",
+                f"{r['model_s']:.0f}+{r['head_s']:.0f}",
+                f"{r['psnr']['bicubic']:.2f}",
+                f"{r['psnr']['ours']:.2f}",
+                f"{r['sharpness']['bicubic']:.4f}",
+                f"{r['sharpness']['ours']:.4f}",
+                f"{r['sharpness']['hr']:.4f}",
+                f"{r['shrink_back_psnr']['bicubic']:.2f}",
+                f"{r['shrink_back_psnr']['ours']:.2f}",
+            ]
+        )
+    if len(results) > 1:
+        n = len(results)
+        rows.append(
+            ["mean", "", ""]
+            + [f"{sum(r['psnr'][k] for r in results) / n:.2f}" for k in ("bicubic", "ours")]
+            + [f"{sum(r['sharpness'][k] for r in results) / n:.4f}" for k in ("bicubic", "ours", "hr")]
+            + [f"{sum(r['shrink_back_psnr'][k] for r in results) / n:.2f}" for k in ("bicubic", "ours")]
+        )
+    print_table(header, rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device here")
+    results = []
+    for path in image_paths(args.images):
+        result = run_one(path, args)
+        print(
+            f"{path.name}: PSNR bicubic {result['psnr']['bicubic']:.2f} ours {result['psnr']['ours']:.2f}; "
+            f"trained in {result['model_s']:.0f}+{result['head_s']:.0f}s",
+            flush=True,
+        )
+        results.append(result)
+    print_results(results, args)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+        (args.out / "superres.json").write_text(json.dumps(public, indent=2) + "\n")
+        picture = side_by_side([r["_row"] for r in results])
+        picture.save(args.out / f"superres_{args.preset}.jpg", quality=JPEG_QUALITY)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -22,6 +23,7 @@ from engine.model import TrainedModel
 from engine.noise import make_rng
 from engine.sampling import animate, reconstruct, sample
 from engine.sr import SR_PRESETS, SRConfig, super_resolve, train_sr_head
+from engine.sr.config import SRPreset
 from engine.srmath import SR_FACTOR_DEFAULT, sr_schedule
 from engine.training import Progress, train
 
@@ -120,7 +122,7 @@ def _sr_config(model: TrainedModel, factor: float, preset: str | None, iteration
     # by default the head's preset follows the model's (a quick model gets a quick head)
     name = preset or (model.config.label if model.config.label in SR_PRESETS else "paper")
     overrides = {"iterations": iterations} if iterations is not None else {}
-    return SRConfig.preset(name, sr_train=factor, **overrides)  # type: ignore[arg-type]
+    return SRConfig.preset(cast(SRPreset, name), sr_train=factor, **overrides)
 
 
 def _train_and_store_head(

@@ -103,10 +103,20 @@ def sr_request_problems(
 
 
 def head_activation_bytes(rows: int, width: int, channels: int, batch: int = 1) -> int:
-    """Peak bytes of the SR head's activations (fp32, no autograd) for `rows` output rows of `width`:
-    two feature maps of `channels` alive at once (a conv's input and output), each with the 5-conv halo."""
+    """Bytes of the SR head's activations (fp32, no autograd) for `rows` output rows of `width`: four
+    feature maps of `channels` with the 5-conv halo. Two are alive at once in principle (a conv's input
+    and output); the CPU convolutions' reordered copies make it about four (docs/superres.md)."""
     halo = 10
-    return 2 * 4 * channels * (rows + halo) * (width + halo) * batch
+    return 4 * 4 * channels * (rows + halo) * (width + halo) * batch
+
+
+def head_band_rows(height: int, width: int, channels: int, batch: int, memory_budget: int) -> int:
+    """Output rows per band so the head's activations stay within `memory_budget` bytes (at least 1)."""
+    per_row = head_activation_bytes(1, width, channels, batch) - head_activation_bytes(
+        0, width, channels, batch
+    )
+    fitting = memory_budget // per_row - (head_activation_bytes(0, width, channels, batch) // per_row)
+    return max(1, min(height, fitting))
 
 
 def _check_factor(factor: float) -> None:

@@ -36,6 +36,7 @@ class SRNet(nn.Module):
     def __init__(self, cfg: SRConfig, rng: torch.Generator | None = None) -> None:
         super().__init__()
         self.padding = cfg.num_convs * (KERNEL_SIZE - 1) // 2  # 5 for 5 convs: the residual keeps the size
+        self.channels = cfg.channels
         self.first = _block(3, cfg.channels, cfg)
         self.body = nn.Sequential(*[_block(cfg.channels, cfg.channels, cfg) for _ in range(cfg.body_layers)])
         self.last = nn.Sequential(nn.Conv2d(cfg.channels, 3, KERNEL_SIZE, padding=0), nn.Tanh())

@@ -25,7 +25,7 @@ from engine.sr.head import SRHead, SRNet
 from engine.srmath import (
     MAX_OUTPUT_PIXELS,
     STEP_WARNING,
-    head_activation_bytes,
+    head_band_rows,
     sr_output_size,
     sr_pass_sizes,
     sr_request_problems,
@@ -34,7 +34,7 @@ from engine.srmath import (
 )
 
 MAX_VARIANTS = 16
-DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes of head activations at once (a 1000x668 output fits in one band)
+DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of head activations at once: a 1000x668 output runs in 3 bands
 
 
 @torch.inference_mode()
@@ -96,10 +96,7 @@ def apply_head(
     image, noise: [n, 3, H, W] -> [n, 3, H, W]; equal to `net(image, noise, amplitude)` up to float
     rounding (the convs see the same inputs, only cut differently)."""
     batch, _, height, width = image.shape
-    channels = net.first[0].out_channels
-    rows = height
-    while rows > 1 and head_activation_bytes(rows, width, channels, batch) > memory_budget:
-        rows = (rows + 1) // 2
+    rows = head_band_rows(height, width, net.channels, batch, memory_budget)
     net_input = net.net_input(image, noise, amplitude)  # [n, 3, H + 2p, W + 2p]
     if rows == height:
         return image + net.residual(net_input)

@@ -36,7 +36,7 @@ PHOTO_HEAD = SRConfig.preset("tiny")
 # thresholds, set from docs/superres.md's measurements with a margin
 MAX_PSNR_DEFICIT_DB = 6.0  # psnr_sr >= psnr_bicubic - this
 MIN_SHARPNESS_RATIO = 1.5  # sharp_sr >= this * sharp_bicubic
-MIN_SHRINK_BACK_DB = 17.0  # PSNR of the result shrunk back by 1/4 against the input
+MIN_SHRINK_BACK_DB = 18.0  # PSNR of the result shrunk back by 1/4 against the input
 MIN_ZERO_HEAD_DB = 35.0  # zero head (the imresize chain) against one-shot bicubic; a centred crop gives ~19
 
 
@@ -91,6 +91,7 @@ def test_enlarges_a_real_photo_sharper_than_bicubic(
     shrink_back = quality.shrink_back_psnr(ours, low, FACTOR)
     measured = f"PSNR {psnr_ours:.2f} (bicubic {psnr_bicubic:.2f}), sharpness {sharp_ours:.4f} "
     measured += f"(bicubic {sharp_bicubic:.4f}), shrink-back {shrink_back:.2f} dB"
+    print(measured)  # shown with -s: the numbers docs/superres.md records
     assert psnr_ours >= psnr_bicubic - MAX_PSNR_DEFICIT_DB, measured
     assert sharp_ours >= MIN_SHARPNESS_RATIO * sharp_bicubic, measured
     assert shrink_back >= MIN_SHRINK_BACK_DB, measured

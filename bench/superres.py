@@ -16,7 +16,9 @@ wheel) and downloads NIQE's parameters from a model hub at run time; basicsr's s
 current setuptools and imports torchvision; scikit-video's NIQE calls scipy.misc.imresize, removed from
 SciPy in 2019. See docs/superres.md.
 
-With --out: superres.json (all numbers) and superres_<preset>.jpg (one row per image: bicubic | ours | HR).
+With --out DIR: after each image, DIR/<image>.json (its numbers) and DIR/<image>.png (bicubic | ours | HR);
+at the end, the table and DIR/superres_<preset>.jpg (one row per image) cover every image in DIR, so runs
+over parts of the set (in parallel, or after an interruption) into one DIR add up to the whole table.
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ def run_one(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     shave = args.factor
     return {
         "image": path.name,
+        "preset": args.preset,
+        "factor": args.factor,
         "lr": list(lr.shape[-2:]),
         "hr": list(hr.shape[-2:]),
         "model_s": model_s,
@@ -142,18 +146,6 @@ def run_one(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         },
         "_row": torch.cat([bicubic, ours, hr]),  # [3, 3, H, W]
     }
-
-
-def side_by_side(rows: list[torch.Tensor], gap: int = 4) -> Image.Image:
-    """One row per image, each [3, 3, H, W] (bicubic, ours, HR) side by side, on white."""
-    pictures = [to_pil(engine.grid(row, columns=3, gap=gap)) for row in rows]
-    width = max(p.width for p in pictures)
-    canvas = Image.new("RGB", (width, sum(p.height for p in pictures) + gap * (len(pictures) - 1)), "white")
-    top = 0
-    for picture in pictures:
-        canvas.paste(picture, (0, top))
-        top += picture.height + gap
-    return canvas
 
 
 def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -199,6 +191,39 @@ def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
     print_table(header, rows)
 
 
+def save_result(result: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(result["image"]).stem
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    (out / f"{stem}.json").write_text(json.dumps(public, indent=2) + "\n")
+    to_pil(engine.grid(result["_row"], columns=3, gap=4)).save(out / f"{stem}.png")
+
+
+def collect(out: Path, preset: str) -> list[dict[str, Any]]:
+    """Every image's result saved in `out`, with its side-by-side row; writes the combined picture."""
+    results = []
+    for record in sorted(out.glob("*.json")):
+        result = json.loads(record.read_text())
+        if result.get("preset") != preset:
+            continue
+        result["_picture"] = Image.open(record.with_suffix(".png")).convert("RGB")
+        results.append(result)
+    pictures = [r["_picture"] for r in results]
+    if pictures:
+        stack_rows(pictures).save(out / f"superres_{preset}.jpg", quality=JPEG_QUALITY)
+    return results
+
+
+def stack_rows(pictures: list[Image.Image], gap: int = 4) -> Image.Image:
+    width = max(p.width for p in pictures)
+    canvas = Image.new("RGB", (width, sum(p.height for p in pictures) + gap * (len(pictures) - 1)), "white")
+    top = 0
+    for picture in pictures:
+        canvas.paste(picture, (0, top))
+        top += picture.height + gap
+    return canvas
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -211,14 +236,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"trained in {result['model_s']:.0f}+{result['head_s']:.0f}s",
             flush=True,
         )
+        if args.out is not None:
+            save_result(result, args.out)
         results.append(result)
-    print_results(results, args)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
-        (args.out / "superres.json").write_text(json.dumps(public, indent=2) + "\n")
-        picture = side_by_side([r["_row"] for r in results])
-        picture.save(args.out / f"superres_{args.preset}.jpg", quality=JPEG_QUALITY)
+        results = collect(args.out, args.preset)
+    print_results(results, args)
 
 
 if __name__ == "__main__":

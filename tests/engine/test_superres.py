@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import engine
 from engine import SRConfig, SRHead, TrainedModel
@@ -130,6 +131,24 @@ def test_a_zero_head_is_one_bicubic_enlargement_cropped_top_left(
     top, left = (chain.shape[2] - height) // 2, (chain.shape[3] - width) // 2
     centred = chain[:, :, top : top + height, left : left + width]
     assert quality.psnr(centred, one_shot) < MIN_ZERO_HEAD_DB - 5
+
+
+def test_the_loop_is_singans_written_out(trained: TrainedModel) -> None:
+    """K = 6 passes of imresize by 4^(1/6) and the head with noise_scale * a, then the top-left crop."""
+    head = untrained_head(seed=1)
+    low = trained.reals[-1]  # [1, 3, 27, 32]
+    out = engine.super_resolve(trained, head, 4.0, rng=engine.make_rng(9), noise_scale=0.5)
+    seed = int(torch.randint(0, 2**62, (1,), generator=engine.make_rng(9))[0])  # variant 0's own rng
+    variant_rng = engine.make_rng(seed)
+    image = low
+    for _ in range(6):
+        upsampled = imresize(image, 4 ** (1 / 6))
+        noise = torch.randn(upsampled.shape, generator=variant_rng)
+        padded = F.pad(upsampled, (5, 5, 5, 5)) + 0.5 * head.noise_amp * F.pad(noise, (5, 5, 5, 5))
+        with torch.no_grad():
+            image = upsampled + head.net.residual(padded)
+    expected = image[:, :, : 4 * low.shape[2], : 4 * low.shape[3]].clamp(-1, 1)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("factor", [1.1, 1.5, 2.0, 3.0, 4.0, 8.0])

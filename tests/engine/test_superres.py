@@ -200,6 +200,8 @@ def test_requests_out_of_range_are_clear_errors(trained: TrainedModel) -> None:
         engine.super_resolve(trained, head, 2.0, noise_scale=-1.0)
     with pytest.raises(ValueError, match="source must be"):
         engine.super_resolve(trained, head, 2.0, source=torch.zeros(3, 8, 8))
+    with pytest.raises(ValueError, match="head is on meta"):
+        engine.super_resolve(trained, untrained_head().to("meta"), 2.0)
 
 
 def test_a_step_far_from_the_trained_one_warns(trained: TrainedModel) -> None:

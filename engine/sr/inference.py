@@ -74,7 +74,9 @@ def super_resolve(
         )
     device = start.device
     if head.device != device:
-        raise ValueError(f"the head is on {head.device} but the model is on {device}: load both on one device")
+        raise ValueError(
+            f"the head is on {head.device} but the model is on {device}: load both on one device"
+        )
     rng = rng if rng is not None else make_rng(0, device)
     seeds = torch.randint(0, 2**62, (n,), generator=rng, device=rng.device).tolist()
     variant_rngs = [make_rng(int(seed), device) for seed in seeds]

@@ -230,7 +230,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("--device cuda: no CUDA device here")
     results = []
     for path in image_paths(args.images):
-        result = run_one(path, args)
+        try:
+            result = run_one(path, args)
+        except ValueError as error:  # e.g. a panorama whose LR is too thin for the preset's pyramid
+            print(f"{path.name}: skipped: {error}", flush=True)
+            continue
         print(
             f"{path.name}: PSNR bicubic {result['psnr']['bicubic']:.2f} ours {result['psnr']['ours']:.2f}; "
             f"trained in {result['model_s']:.0f}+{result['head_s']:.0f}s",

@@ -47,7 +47,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("images", type=Path, nargs="+", help="image files or folders of images")
+    parser.add_argument(
+        "images", type=Path, nargs="*", help="image files or folders (none: print what --out holds)"
+    )
     parser.add_argument("--factor", type=int, default=4, choices=range(2, 9), help="SR factor (integer)")
     parser.add_argument("--preset", choices=["paper", "quick"], default="quick")
     default_device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -226,6 +228,8 @@ def stack_rows(pictures: list[Image.Image], gap: int = 4) -> Image.Image:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if not args.images and args.out is None:
+        raise SystemExit("give images to run, or --out DIR to print the results it holds")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device here")
     results = []

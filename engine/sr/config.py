@@ -92,7 +92,8 @@ class SRConfig:
     @classmethod
     def preset(cls, name: SRPreset, **overrides: Any) -> SRConfig:
         """`paper`: 2000 iterations, 64 channels. `quick`: for quick-preset models (64 px, 32 channels),
-        a CPU run of about a minute. `tiny`: the CPU test's head (seconds)."""
+        600 iterations, 1-2 minutes on a busy CPU. `tiny`: the CPU test's head (300 iterations, 3 generator
+        steps, about 25 s of one core)."""
         values: dict[str, Any]
         if name == "paper":
             values = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import cast
 
@@ -227,15 +228,19 @@ def command_super_resolve(args: argparse.Namespace) -> int:
     head = checkpoint.sr_head_from_bytes(head_path.read_bytes(), model.device)
     source = load_image(Path(args.source).read_bytes()) if args.source else None
     started = time.monotonic()
-    images = super_resolve(
-        model,
-        head,
-        args.factor,
-        args.n,
-        rng=make_rng(args.seed, model.device),
-        noise_scale=args.noise_scale,
-        source=source,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        images = super_resolve(
+            model,
+            head,
+            args.factor,
+            args.n,
+            rng=make_rng(args.seed, model.device),
+            noise_scale=args.noise_scale,
+            source=source,
+        )
+    for warning in caught:  # a step far from the trained one: one plain line, not a traceback location
+        print(f"warning: {warning.message}", file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out] if args.n == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(args.n)]

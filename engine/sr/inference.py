@@ -37,7 +37,6 @@ MAX_VARIANTS = 16
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of head activations at once: a 1000x668 output runs in 3 bands
 
 
-@torch.inference_mode()
 def super_resolve(
     model: TrainedModel,
     head: SRHead,
@@ -81,15 +80,28 @@ def super_resolve(
     seeds = torch.randint(0, 2**62, (n,), generator=rng, device=rng.device).tolist()
     variant_rngs = [make_rng(int(seed), device) for seed in seeds]
     head.net.eval()
-    _, step, _ = sr_schedule(factor)
-    amplitude = head.noise_amp * noise_scale
-    image = start.expand(n, -1, -1, -1)  # [n, 3, h, w]
-    for size in sr_pass_sizes(height, width, factor):
-        upsampled = resize_to(quantize(image), size, (step, step)).clamp(-1, 1)  # [n, 3, H_j, W_j]
-        noise = torch.cat([torch.randn((1, 3, *size), generator=g, device=device) for g in variant_rngs])
-        image = apply_head(head.net, upsampled, noise, amplitude, memory_budget)
+    with torch.inference_mode():
+        image = _passes(head, start.expand(n, -1, -1, -1), factor, noise_scale, variant_rngs, memory_budget)
     out_h, out_w = sr_output_size(height, width, factor)
     return image[:, :, :out_h, :out_w].clamp(-1, 1)
+
+
+def _passes(
+    head: SRHead,
+    image: torch.Tensor,
+    factor: float,
+    noise_scale: float,
+    variant_rngs: list[torch.Generator],
+    memory_budget: int,
+) -> torch.Tensor:
+    """SinGAN's K passes: [n, 3, h, w] -> [n, 3, H_K, W_K] (before the crop); variant i's noise from rng i."""
+    _, step, _ = sr_schedule(factor)
+    amplitude = head.noise_amp * noise_scale
+    for size in sr_pass_sizes(image.shape[2], image.shape[3], factor):
+        upsampled = resize_to(quantize(image), size, (step, step)).clamp(-1, 1)  # [n, 3, H_j, W_j]
+        noise = torch.cat([torch.randn((1, 3, *size), generator=g, device=g.device) for g in variant_rngs])
+        image = apply_head(head.net, upsampled, noise, amplitude, memory_budget)
+    return image
 
 
 def apply_head(

@@ -61,7 +61,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adversarial-source", choices=["samples", "real"])
     parser.add_argument("--discriminator-init", choices=["model", "fresh"])
     parser.add_argument("--head-channels", type=int)
-    parser.add_argument("--out", type=Path, help="folder for superres.json and the side-by-side picture")
+    parser.add_argument("--out", type=Path, help="folder for the per-image results and the picture")
+    parser.add_argument("--model-cache", type=Path, help="folder to keep trained models in and reuse them")
     return parser.parse_args(argv)
 
 
@@ -99,6 +100,28 @@ def head_config(args: argparse.Namespace) -> engine.SRConfig:
     return engine.SRConfig.preset(args.preset, **overrides)
 
 
+def trained_model(
+    lr: torch.Tensor, cfg: engine.TrainConfig, path: Path, args: argparse.Namespace
+) -> tuple[engine.TrainedModel, float]:
+    """The ConSinGAN model of LR and its training time; with --model-cache, a model trained before with the
+    same image, preset, factor, iterations and seed is loaded instead (time 0), so head configurations can
+    be compared on the same models."""
+    cached = None
+    if args.model_cache is not None:
+        key = f"{path.stem}_{args.preset}_x{args.factor}_it{cfg.iters_per_stage}_seed{args.seed}"
+        cached = args.model_cache / f"{key}.safetensors"
+        if cached.exists():
+            return engine.checkpoint.from_bytes(cached.read_bytes(), args.device), 0.0
+    started = time.perf_counter()
+    model = engine.train(lr, cfg, device=args.device, rng=engine.make_rng(args.seed, args.device))
+    synchronize(args.device)
+    elapsed = time.perf_counter() - started
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(engine.checkpoint.to_bytes(model))
+    return model, elapsed
+
+
 def run_one(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     overrides = {"iters_per_stage": args.iters} if args.iters else {}
     cfg = engine.TrainConfig.preset(args.preset, mode="generation", **overrides)
@@ -106,10 +129,7 @@ def run_one(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     lr = quality.downscale(hr, args.factor)  # [1, 3, H/f, W/f]
     device = args.device
 
-    started = time.perf_counter()
-    model = engine.train(lr, cfg, device=device, rng=engine.make_rng(args.seed, device))
-    synchronize(device)
-    model_s = time.perf_counter() - started
+    model, model_s = trained_model(lr, cfg, path, args)
     if tuple(model.reals[-1].shape) != tuple(lr.shape):
         raise RuntimeError(f"the model's top image is {list(model.reals[-1].shape)}, not LR {list(lr.shape)}")
 

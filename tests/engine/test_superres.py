@@ -25,6 +25,7 @@ from engine.imresize import imresize
 from engine.sr import quality
 from engine.sr.head import SRNet
 from engine.sr.inference import apply_head
+from engine.sr.training import adversarial_inputs, degrade
 from engine.srmath import sr_output_size
 from tests.engine.conftest import tiny_config
 
@@ -242,6 +243,15 @@ def test_noise_amplitude_is_a_tenth_of_the_one_step_rmse(trained: TrainedModel) 
     r0 = 4 ** (-1 / 6)
     degraded = imresize(imresize(real, r0), 1 / r0)[:, :, : real.shape[2], : real.shape[3]]
     assert head.noise_amp == pytest.approx(0.1 * torch.sqrt(((degraded - real) ** 2).mean()).item(), rel=1e-5)
+
+
+def test_adversarial_inputs_are_degraded_samples_or_the_degraded_image(trained: TrainedModel) -> None:
+    r0 = 4 ** (-1 / 6)
+    samples = adversarial_inputs(trained, 3, r0, "samples", engine.make_rng(0))
+    assert samples.shape == (3, 3, *trained.stage_shapes[-1])
+    assert not torch.equal(samples[0], samples[1])
+    real = adversarial_inputs(trained, 3, r0, "real", engine.make_rng(0))
+    assert torch.equal(real[2:], degrade(trained.reals[-1], r0))
 
 
 def test_only_scene_models_get_a_head(image: torch.Tensor, trained: TrainedModel) -> None:

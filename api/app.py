@@ -12,7 +12,17 @@ from api.contract import install_contract, operation_id
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import animations, harmonizations, health, jobs, models, page, samples, vocabulary
+from api.routers import (
+    animations,
+    harmonizations,
+    health,
+    jobs,
+    models,
+    page,
+    samples,
+    super_resolutions,
+    vocabulary,
+)
 from api.uploads import decode_limiter
 from core.logs import configure_logging
 from core.queue import JobQueue
@@ -70,7 +80,7 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    routers = (models, samples, harmonizations, animations, jobs, vocabulary)
+    routers = (models, samples, harmonizations, animations, super_resolutions, jobs, vocabulary)
     for module in routers:
         app.include_router(module.router)
     page.mount(app)

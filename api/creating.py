@@ -65,9 +65,9 @@ def _represent(base_url: str, services: Services) -> Callable[[Session, Job], tu
         if job.kind == JobKind.TRAIN:
             model = session.get_one(Model, job.model_id)
             session.refresh(model, ["train_job"])  # the view of the job just flushed
-            return model_read(model, services.storage, base_url).model_dump(
-                mode="json"
-            ), f"/v1/models/{model.id}"
+            return model_read(
+                model, services.storage, base_url, services.settings.max_sr_output_pixels
+            ).model_dump(mode="json"), f"/v1/models/{model.id}"
         body = job_read(session, services.storage, job, base_url).model_dump(mode="json")
         return body, f"/v1/jobs/{job.id}"
 

@@ -163,3 +163,36 @@ PYRAMID: dict[str, Any] = {
     ],
     "train_config": {"mode": "generation", "train_stages": 4, "iters_per_stage": 400, "max_size": 64},
 }
+
+SR_HEAD_CREATE: dict[str, Any] = {"factor": 4.0, "iterations": 2000, "replace": False, "seed": 9}
+SUPER_RESOLUTION_CREATE: dict[str, Any] = {
+    "factor": 4.0,
+    "source": "training_image",
+    "n": 1,
+    "noise_scale": 1.0,
+    "seed": 11,
+}
+SR_HEAD_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b62"
+SUPER_RESOLVE_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b63"
+SR_HEAD_JOB = _job(SR_HEAD_JOB_ID, "train_sr_head", SR_HEAD_CREATE)
+_ENLARGED = _file(SUPER_RESOLVE_JOB_ID, "super_resolution_0.png", "image/png")
+SUPER_RESOLVE_JOB = _job(
+    SUPER_RESOLVE_JOB_ID,
+    "super_resolve",
+    {"factor": 4.0, "n": 1, "noise_scale": 1.0, "seed": 11, "sample_id": None},
+    result={
+        "url": _ENLARGED["url"],
+        "checkpoint_url": None,
+        "files": [_ENLARGED],
+        "width": 1000,
+        "height": 752,
+        "frames": None,
+        "input_width": 250,
+        "input_height": 188,
+        "factor": 4.0,
+        "passes": 6,
+        "step": 1.2599,
+        "noise_amp": 0.0123,
+        "warnings": [],
+    },
+)

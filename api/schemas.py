@@ -76,6 +76,19 @@ class ModelCreate(TrainingShape):
     image: FilePart = Field(description="PNG, JPEG or WebP; the scene to learn")
     lr_scale: float | None = Field(None, gt=0, le=1, description="learning-rate factor of lower stages")
     seed: int | None = Seed
+    sr_factor: float | None = Field(
+        None,
+        gt=v.SR_FACTOR_MIN,
+        le=v.SR_FACTOR_MAX,
+        description="also train a super-resolution head for this factor after the pyramid (one more phase "
+        "of the same job; generation, retarget and animation models); x2, x4 and x8 share one step",
+    )
+    sr_iters: int | None = Field(
+        None,
+        ge=v.SR_HEAD_ITERS_RANGE[0],
+        le=v.SR_HEAD_ITERS_RANGE[1],
+        description="the head's training iterations (default: 2000 for preset=paper, 600 for quick)",
+    )
     webhook_url: str | None = Field(None, max_length=2000, description="receives signed Standard Webhooks")
     webhook_events: list[EventName] = Field(
         default_factory=lambda: list(get_args(EventName)),
@@ -181,6 +194,67 @@ class AnimationCreate(BaseModel):
     seed: int | None = Seed
 
 
+class SRHeadCreate(BaseModel):
+    """`POST /v1/models/{id}/sr-head`: train a super-resolution head for a model trained earlier."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.SR_HEAD_CREATE]}
+    )
+
+    factor: float = Field(
+        v.SR_FACTOR_DEFAULT,
+        gt=v.SR_FACTOR_MIN,
+        le=v.SR_FACTOR_MAX,
+        description="the factor the head learns the step of (SinGAN: x4; x2 and x8 share its step)",
+    )
+    iterations: int | None = Field(
+        None,
+        ge=v.SR_HEAD_ITERS_RANGE[0],
+        le=v.SR_HEAD_ITERS_RANGE[1],
+        description="training iterations (default: 2000 for preset=paper models, 600 for quick)",
+    )
+    replace: bool = Field(False, description="train a new head in place of the model's current one")
+    seed: int | None = Seed
+
+
+class SampleSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample_id: str = Field(max_length=40, description="one of the model's samples (or previews)")
+
+
+class SuperResolutionCreate(BaseModel):
+    """`POST /v1/models/{id}/super-resolutions`: enlarge the model's training image (SinGAN's SR) or one of
+    its samples by `factor`, with invented but plausible detail."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.SUPER_RESOLUTION_CREATE]}
+    )
+
+    factor: float | None = Field(
+        None,
+        gt=v.SR_FACTOR_MIN,
+        le=v.SR_FACTOR_MAX,
+        description="how much larger, per side (default: the head's trained factor); the output "
+        "⌊f·h⌋ x ⌊f·w⌋ is capped: a 422 output-too-large says the largest factor for this model",
+    )
+    source: v.SRSource | SampleSource = Field(
+        "training_image", description='"training_image" (the model\'s top-stage image), or {"sample_id": ...}'
+    )
+    n: int = Field(1, ge=1, le=v.SR_VARIANTS_MAX, description="independent noise draws of the enlargement")
+    noise_scale: float = Field(
+        1.0,
+        ge=v.SR_NOISE_SCALE_RANGE[0],
+        le=v.SR_NOISE_SCALE_RANGE[1],
+        description="times the head's noise amplitude: 0 gives one deterministic result",
+    )
+    seed: int | None = Seed
+
+    def job_params(self) -> dict[str, Any]:
+        sample_id = self.source.sample_id if isinstance(self.source, SampleSource) else None
+        return {**self.model_dump(exclude={"source"}), "sample_id": sample_id}
+
+
 class Page(BaseModel, Generic[T]):
     data: list[T]
     next_cursor: str | None = Field(
@@ -204,6 +278,14 @@ class ImageInfo(BaseModel):
     height: int
 
 
+class SRHeadRead(BaseModel):
+    sr_train: float = Field(description="the factor it was trained for; its step serves every factor")
+    passes: int = Field(description="head passes at that factor")
+    noise_amp: float = Field(description="the noise amplitude it adds at each pass (noise_scale 1)")
+    iterations: int
+    max_factor: float = Field(description="the largest factor the service renders this model's image at")
+
+
 class ModelRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.MODEL]})
 
@@ -222,6 +304,7 @@ class ModelRead(BaseModel):
     train_job_id: str | None
     webhook_url: str | None
     webhook_events: list[EventName]
+    sr_head: SRHeadRead | None = Field(None, description="the model's super-resolution head, when it has one")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -261,6 +344,15 @@ class JobResultRead(BaseModel):
     width: int | None = Field(None, description="output width, px (animations)")
     height: int | None = Field(None, description="output height, px (animations)")
     frames: int | None = Field(None, description="frame count (animations)")
+    input_width: int | None = Field(
+        None, description="the enlarged image's width before, px (super-resolution)"
+    )
+    input_height: int | None = Field(None, description="its height before, px (super-resolution)")
+    factor: float | None = Field(None, description="the enlargement per side (super-resolution)")
+    passes: int | None = Field(None, description="head passes K = round(3·log2 factor) (super-resolution)")
+    step: float | None = Field(None, description="each pass's upsampling, factor^(1/K) (super-resolution)")
+    noise_amp: float | None = Field(None, description="the noise amplitude of every pass (super-resolution)")
+    warnings: list[str] = Field(default_factory=list, description="e.g. a step the head was not trained for")
 
 
 class JobRead(BaseModel):
@@ -360,6 +452,10 @@ class LimitsRead(BaseModel):
     animation_frames: IntRange
     animation_fps: FloatRange
     animation_max_frame_pixels: int = Field(description="frames x the model's pixels, at most")
+    sr_factor: FloatRange = Field(description="super-resolution factors: larger than min, at most max")
+    sr_variants: IntRange = Field(description="`n` of a super-resolution")
+    sr_noise_scale: FloatRange
+    sr_max_output_pixels: int = Field(description="a super-resolution's output width x height, at most")
     seed_max: int
     max_upload_bytes: int
     max_image_pixels: int
@@ -376,6 +472,7 @@ class VocabularyRead(BaseModel):
     composites: list[v.Composite] = Field(description="how a harmonization is blended into the naive image")
     default_composite: v.Composite
     animation_formats: list[v.AnimationFormat]
+    sr_modes: list[v.Mode] = Field(description="the modes whose models can get a super-resolution head")
     limits: LimitsRead
 
 

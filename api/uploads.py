@@ -43,6 +43,18 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(f"send application/json, not {content_type}")
 
 
+def json_not_images(why: str) -> Callable[[Request], None]:
+    """`require_json` for a route people may try to send an image to: the 415 says what to do instead."""
+
+    def require_json_body(request: Request) -> None:
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith(("multipart/", "image/")):
+            raise UnsupportedMediaType(why)
+        require_json(request)
+
+    return require_json_body
+
+
 async def refuse_repeated_fields(request: Request, repeatable: Iterable[str] = ()) -> None:
     """A field sent twice (`preset=quick` and `preset=paper`, a second `image`) must not silently take one of
     them: the form's model reads only the last. (A misspelt field is the model's own 422: `extra="forbid"`.)"""

@@ -52,6 +52,8 @@ class JobKind(StrEnum):
     SAMPLE = "sample"
     HARMONIZE = "harmonize"  # also editing models
     ANIMATE = "animate"
+    TRAIN_SR_HEAD = "train_sr_head"
+    SUPER_RESOLVE = "super_resolve"
 
 
 class JobState(StrEnum):
@@ -124,6 +126,9 @@ class Model(Base):
     image_height: Mapped[int] = mapped_column(Integer)
     input_key: Mapped[str] = mapped_column(String(200))
     checkpoint_key: Mapped[str | None] = mapped_column(String(200))
+    # the trained super-resolution head, when there is one: {"key", "sr_train", "passes", "r0", "noise_amp",
+    # "iterations", "trained_on": [h, w]} (the facts its safetensors header holds, so the API needs no read)
+    sr_head: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_events: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

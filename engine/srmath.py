@@ -22,6 +22,7 @@ Decisions:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 SR_FACTOR_MIN = 1.0  # exclusive: the factor must be larger than this
 SR_FACTOR_MAX = 8.0  # inclusive (spec §5.3); x8 is 9 passes
@@ -29,6 +30,8 @@ SR_FACTOR_DEFAULT = 4.0  # SinGAN's --sr_factor default
 PASSES_PER_OCTAVE = 3  # SinGAN: base ratio 2^(-1/3)
 MAX_OUTPUT_PIXELS = 4_194_304  # 2048², the service's default cap (spec §5.4); callers may pass a lower one
 MAX_OUTPUT_SIDE = 4096  # longest side of an output
+SRMode = Literal["generation", "retarget", "animation"]
+SR_MODES: tuple[SRMode, ...] = ("generation", "retarget", "animation")  # modes whose samples show the scene
 STEP_WARNING = 0.05  # |ln(step / trained step)| above this: the head runs a step it was not trained for
 _FLOOR_TOLERANCE = 1e-9
 

@@ -89,13 +89,16 @@ def list_models(
     models, cursor = service.list_models(session, owner.id, state, limit, after)
     base_url = str(request.base_url)
     return Page[ModelRead](
-        data=[model_read(m, services.storage, base_url) for m in models], next_cursor=cursor
+        data=[
+            model_read(m, services.storage, base_url, services.settings.max_sr_output_pixels) for m in models
+        ],
+        next_cursor=cursor,
     )
 
 
 @router.get("/{model_id}", response_model=ModelRead, summary="A model: state, progress, timings, links")
 def get_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(model, services.storage, str(request.base_url))
+    return model_read(model, services.storage, str(request.base_url), services.settings.max_sr_output_pixels)
 
 
 @router.delete("/{model_id}", status_code=204, summary="Delete a model, its jobs, samples and stored objects")
@@ -111,7 +114,12 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
     responses=problem_responses(409, notes={409: "the training already ended"}),
 )
 def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(service.cancel_model(services, model), services.storage, str(request.base_url))
+    return model_read(
+        service.cancel_model(services, model),
+        services.storage,
+        str(request.base_url),
+        services.settings.max_sr_output_pixels,
+    )
 
 
 @router.head("/{model_id}/checkpoint", include_in_schema=False)

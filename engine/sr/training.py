@@ -23,11 +23,9 @@ from engine.noise import draw, draw_inputs, make_rng
 from engine.sampling import generate
 from engine.sr.config import SRConfig
 from engine.sr.head import SRHead, SRNet
-from engine.srmath import sr_schedule
+from engine.srmath import SR_MODES, sr_schedule
 from engine.steps import critic_loss
 from engine.training import Progress, ProgressCallback, StopCheck, TrainingCanceled
-
-SR_MODES = ("generation", "retarget", "animation")  # modes whose random samples are images of the scene
 
 
 def degrade(image: torch.Tensor, r0: float) -> torch.Tensor:

@@ -16,7 +16,7 @@ Decisions (measurements in docs/superres.md):
   crashes; here it is one pass of step f, which the service flags with a step-mismatch warning.
 - One head serves every factor: trained for sr_train (default 4, step 2^(1/3), the same step as x2 and x8);
   other factors run steps within ±12 % of it, with a warning above 5 % (SinGAN would retrain per factor).
-- Head: 64 channels, no BatchNorm, LeakyReLU 0.05 (ConSinGAN's blocks) by default; SinGAN's 128 channels
+- Head: 64 channels (quick preset: 32), no BatchNorm, LeakyReLU 0.05 (ConSinGAN's blocks); SinGAN's 128 channels
   with BatchNorm is `channels=128, batch_norm=True`.
 - Adversarial inputs: the model's random samples at top size, degraded by one step (spec's proposal).
   `adversarial_source="real"` (the training image itself) measured 0.24 dB lower on average and

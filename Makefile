@@ -6,7 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+TS     := tests/contract/ts
+
+.PHONY: run test lint install install-ts clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +20,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The TypeScript contract check's tools (openapi-typescript, typescript), where Node is installed: without it the
+# test is skipped, and fails under CI=true.
+$(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd $(TS) && npm ci --no-audit --no-fund || echo "npm ci failed"; \
+	else echo "no npm: tests/contract/test_contract_typescript.py will be skipped (fails under CI=true)"; fi
+
+install-ts: $(TS)/node_modules/.package-lock.json
+
 run: $(STAMP)
 	$(PY) -m worker.embedded
 
@@ -27,8 +37,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint install-ts
 	$(VENV)/bin/pytest -q -ra
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(TS)/node_modules $(TS)/generated

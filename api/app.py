@@ -8,10 +8,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.contract import install_contract, operation_id
 from api.limits import BodySizeLimit
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
-from api.routers import animations, harmonizations, health, jobs, models, page, samples, vocabulary
+from api.routers import (
+    animations,
+    harmonizations,
+    health,
+    jobs,
+    models,
+    page,
+    samples,
+    super_resolutions,
+    vocabulary,
+)
 from api.uploads import decode_limiter
 from core.logs import configure_logging
 from core.queue import JobQueue
@@ -50,12 +61,17 @@ def create_app(
     # FastAPIOffline: a FastAPI whose /docs and /redoc load their scripts from this server (a package's files),
     # so they work offline and behind a firewall.
     app = FastAPIOffline(
-        title="ConSinGAN service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan
+        title="ConSinGAN service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.services = services
     app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)
     install_problem_handlers(app)
+    install_contract(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.
     app.add_middleware(
         BodySizeLimit,
@@ -64,7 +80,7 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    routers = (models, samples, harmonizations, animations, jobs, vocabulary)
+    routers = (models, samples, harmonizations, animations, super_resolutions, jobs, vocabulary)
     for module in routers:
         app.include_router(module.router)
     page.mount(app)

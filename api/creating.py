@@ -1,6 +1,7 @@
 """The HTTP side of creating work, shared by every creating route: the headers (`Idempotency-Key`,
 `Prefer: wait=N`), the early 429, and the answer: a replayed response, a 202, or a 200 with the finished job.
-What happens in between is one call to `core.submit.submit`.
+What happens in between is one call to `core.submit.submit`. How a creating route documents its answers is
+`api.contract.creating_responses`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ IdempotencyKey = Annotated[
     ),
 ]
 Prefer = Annotated[
-    str | None, Header(description="`wait=N`: hold the response up to N s (capped) for the result")
+    str | None,
+    Header(
+        alias="Prefer",
+        description="`wait=N`: hold the response up to N s (capped) and answer 200 with the finished work",
+        examples=["wait=60"],
+    ),
 ]
 
 
@@ -59,9 +65,9 @@ def _represent(base_url: str, services: Services) -> Callable[[Session, Job], tu
         if job.kind == JobKind.TRAIN:
             model = session.get_one(Model, job.model_id)
             session.refresh(model, ["train_job"])  # the view of the job just flushed
-            return model_read(model, services.storage, base_url).model_dump(
-                mode="json"
-            ), f"/v1/models/{model.id}"
+            return model_read(
+                model, services.storage, base_url, services.settings.max_sr_output_pixels
+            ).model_dump(mode="json"), f"/v1/models/{model.id}"
         body = job_read(session, services.storage, job, base_url).model_dump(mode="json")
         return body, f"/v1/jobs/{job.id}"
 

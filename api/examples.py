@@ -13,20 +13,25 @@ S3 = "https://s3.example.com/consingan"
 
 TIMES = {"created_at": "2026-11-25T09:00:00Z", "started_at": "2026-11-25T09:00:01Z", "finished_at": None}
 
+# A multipart form's file part, as an example shows it (the part carries the file's bytes).
+FILE = "(the file's bytes)"
+
 MODEL_CREATE: dict[str, Any] = {
+    "image": FILE,
     "preset": "quick",
     "mode": "generation",
     "seed": 7,
     "webhook_url": "https://example.com/hook",
 }
 SAMPLE_REQUEST: dict[str, Any] = {"n": 4, "seed": 1, "scale_h": 1.0, "scale_w": 1.5, "start_stage": 0}
-HARMONIZATION_CREATE: dict[str, Any] = {
+HARMONIZATION_PARAMS: dict[str, Any] = {
     "stage": 0,
     "composite": "detail",
     "fine_tune": True,
     "fine_tune_iters": 50,
     "seed": 3,
 }
+HARMONIZATION_CREATE: dict[str, Any] = {"naive": FILE, "mask": FILE, **HARMONIZATION_PARAMS}
 ANIMATION_CREATE: dict[str, Any] = {
     "frames": 100,
     "fps": 10,
@@ -111,7 +116,7 @@ _TUNED = _file(HARMONIZE_JOB_ID, "checkpoint.safetensors", "application/octet-st
 HARMONIZE_JOB = _job(
     HARMONIZE_JOB_ID,
     "harmonize",
-    HARMONIZATION_CREATE,
+    HARMONIZATION_PARAMS,
     result={"url": _COMPOSITE["url"], "checkpoint_url": _TUNED["url"], "files": [_COMPOSITE, _TUNED]},
 )
 _ANIMATION = _file(ANIMATE_JOB_ID, "animation.gif", "image/gif")
@@ -121,6 +126,22 @@ ANIMATE_JOB = _job(
     ANIMATION_CREATE,
     result={"url": _ANIMATION["url"], "files": [_ANIMATION], "width": 250, "height": 188, "frames": 100},
 )
+
+
+PROBLEM: dict[str, Any] = {
+    "type": "https://consingan.dev/problems/validation",
+    "title": "Request validation failed",
+    "status": 422,
+    "detail": "body.seed: Input should be greater than or equal to 0",
+    "instance": "/v1/models",
+    "errors": [
+        {
+            "loc": ["body", "seed"],
+            "msg": "Input should be greater than or equal to 0",
+            "type": "greater_than_equal",
+        }
+    ],
+}
 
 STAGE_DONE_EVENT: dict[str, Any] = {
     "id": 41,
@@ -142,3 +163,36 @@ PYRAMID: dict[str, Any] = {
     ],
     "train_config": {"mode": "generation", "train_stages": 4, "iters_per_stage": 400, "max_size": 64},
 }
+
+SR_HEAD_CREATE: dict[str, Any] = {"factor": 4.0, "iterations": 2000, "replace": False, "seed": 9}
+SUPER_RESOLUTION_CREATE: dict[str, Any] = {
+    "factor": 4.0,
+    "source": "training_image",
+    "n": 1,
+    "noise_scale": 1.0,
+    "seed": 11,
+}
+SR_HEAD_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b62"
+SUPER_RESOLVE_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b63"
+SR_HEAD_JOB = _job(SR_HEAD_JOB_ID, "train_sr_head", SR_HEAD_CREATE)
+_ENLARGED = _file(SUPER_RESOLVE_JOB_ID, "super_resolution_0.png", "image/png")
+SUPER_RESOLVE_JOB = _job(
+    SUPER_RESOLVE_JOB_ID,
+    "super_resolve",
+    {"factor": 4.0, "n": 1, "noise_scale": 1.0, "seed": 11, "sample_id": None},
+    result={
+        "url": _ENLARGED["url"],
+        "checkpoint_url": None,
+        "files": [_ENLARGED],
+        "width": 1000,
+        "height": 752,
+        "frames": None,
+        "input_width": 250,
+        "input_height": 188,
+        "factor": 4.0,
+        "passes": 6,
+        "step": 1.2599,
+        "noise_amp": 0.0123,
+        "warnings": [],
+    },
+)

@@ -126,27 +126,3 @@ def install_problem_handlers(app: FastAPI) -> None:
     for error_type in error_roots():
         app.add_exception_handler(error_type, _dependency_error)
     app.add_exception_handler(Exception, _unexpected)
-
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": title,
-        "content": {
-            PROBLEM_MEDIA_TYPE: {
-                "example": {
-                    "type": PROBLEM_BASE + slug,
-                    "title": title,
-                    "status": status,
-                    "detail": "what went wrong and how to fix it",
-                    "instance": "/v1/models",
-                }
-            }
-        },
-    }
-    for status, slug, title in [
-        (400, "bad-request", "Malformed request (e.g. a body that does not parse)"),
-        (401, "unauthorized", "Missing or invalid API key"),
-        (404, "not-found", "Not found"),
-        (422, "validation", "Request validation failed"),
-    ]
-}

@@ -12,25 +12,28 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.schemas import (
-    ChoiceRead,
     FloatRange,
     ImageInfo,
     IntRange,
+    JobEventLinks,
     JobEventRead,
     JobFileRead,
     JobRead,
     JobResultRead,
     LimitsRead,
     ModelRead,
+    ModeRead,
     PresetRead,
     ProgressRead,
     PyramidRead,
     SampleRead,
+    SRHeadRead,
     VocabularyRead,
 )
 from core import service
 from core import vocabulary as v
-from core.models import Job, JobEvent, JobKind, JobState, Model, Sample
+from core.kind_rules import top_stage_size
+from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, Sample
 from core.results import job_file_key, job_file_names
 from core.settings import Settings
 from core.storage import Storage, stage_preview_key
@@ -53,7 +56,23 @@ def input_url(model: Model, storage: Storage, base_url: str) -> str:
     return storage.presigned_url(model.input_key) or f"{base_url.rstrip('/')}/v1/models/{model.id}/input"
 
 
-def model_read(model: Model, storage: Storage, base_url: str) -> ModelRead:
+def sr_head_read(model: Model, max_output_pixels: int) -> SRHeadRead | None:
+    head = model.sr_head
+    if not head:
+        return None
+    height, width = top_stage_size(model)
+    return SRHeadRead(
+        sr_train=head["sr_train"],
+        passes=head["passes"],
+        noise_amp=head["noise_amp"],
+        iterations=head["iterations"],
+        max_factor=v.sr_max_factor(height, width, max_output_pixels),
+    )
+
+
+def model_read(
+    model: Model, storage: Storage, base_url: str, max_sr_output_pixels: int = v.SR_MAX_OUTPUT_PIXELS
+) -> ModelRead:
     job = model.train_job
     base = f"/v1/models/{model.id}"
     links = {
@@ -67,6 +86,9 @@ def model_read(model: Model, storage: Storage, base_url: str) -> ModelRead:
         links["job"] = f"/v1/jobs/{job.id}"
         if job.state == JobState.SUCCEEDED:
             links["checkpoint"] = f"{base}/checkpoint"
+            links["super_resolutions" if model.sr_head else "sr_head"] = (
+                f"{base}/super-resolutions" if model.sr_head else f"{base}/sr-head"
+            )
     return ModelRead(
         id=model.id,
         state=JobState(job.state) if job else JobState.FAILED,
@@ -80,6 +102,7 @@ def model_read(model: Model, storage: Storage, base_url: str) -> ModelRead:
         train_job_id=job.id if job else None,
         webhook_url=model.webhook_url,
         webhook_events=list(model.webhook_events or []),
+        sr_head=sr_head_read(model, max_sr_output_pixels),
         created_at=model.created_at,
         started_at=job.started_at if job else None,
         finished_at=job.finished_at if job else None,
@@ -129,6 +152,13 @@ def job_result_read(job: Job, storage: Storage, base_url: str) -> JobResultRead 
         width=facts.get("width"),
         height=facts.get("height"),
         frames=facts.get("frames"),
+        input_width=facts.get("input_width"),
+        input_height=facts.get("input_height"),
+        factor=facts.get("factor"),
+        passes=facts.get("passes"),
+        step=facts.get("step"),
+        noise_amp=facts.get("noise_amp"),
+        warnings=list(facts.get("warnings", [])),
     )
 
 
@@ -165,13 +195,13 @@ def stage_preview_url(model_id: str, stage: int, storage: Storage, base_url: str
 
 
 def event_read(event: JobEvent, job: Job, storage: Storage, base_url: str) -> JobEventRead:
-    links = {}
+    links = JobEventLinks()
     data = event.data or {}
-    if event.type == "stage_done" and "preview" in data and "stage" in data:
-        links["preview"] = stage_preview_url(job.model_id, int(data["stage"]), storage, base_url)
+    if event.type == JobEventType.STAGE_DONE and "preview" in data and "stage" in data:
+        links.preview = stage_preview_url(job.model_id, int(data["stage"]), storage, base_url)
     return JobEventRead(
         id=event.id,
-        type=event.type,
+        type=JobEventType(event.type),
         message=event.message,
         data=event.data,
         created_at=event.created_at,
@@ -212,6 +242,10 @@ def vocabulary_read(settings: Settings) -> VocabularyRead:
         animation_frames=span(v.ANIMATION_FRAMES_RANGE),
         animation_fps=FloatRange(min=v.ANIMATION_FPS_RANGE[0], max=v.ANIMATION_FPS_RANGE[1]),
         animation_max_frame_pixels=v.ANIMATION_MAX_FRAME_PIXELS,
+        sr_factor=FloatRange(min=v.SR_FACTOR_MIN, max=v.SR_FACTOR_MAX),
+        sr_variants=IntRange(min=1, max=v.SR_VARIANTS_MAX),
+        sr_noise_scale=FloatRange(min=v.SR_NOISE_SCALE_RANGE[0], max=v.SR_NOISE_SCALE_RANGE[1]),
+        sr_max_output_pixels=settings.max_sr_output_pixels,
         seed_max=v.SEED_MAX,
         max_upload_bytes=settings.max_upload_bytes,
         max_image_pixels=settings.max_image_pixels,
@@ -219,11 +253,12 @@ def vocabulary_read(settings: Settings) -> VocabularyRead:
         min_image_side=settings.min_image_side,
     )
     return VocabularyRead(
-        job_kinds=[kind.value for kind in JobKind],
-        modes=[ChoiceRead(name=mode, description=v.MODE_DESCRIPTIONS[mode]) for mode in v.MODES],
+        job_kinds=list(JobKind),
+        modes=[ModeRead(name=mode, description=v.MODE_DESCRIPTIONS[mode]) for mode in v.MODES],
         presets=presets,
         composites=list(v.COMPOSITES),
         default_composite=v.DEFAULT_COMPOSITE,
         animation_formats=list(v.ANIMATION_FORMATS),
+        sr_modes=list(v.SR_MODES),
         limits=limits,
     )

@@ -7,15 +7,20 @@ Bounds come from `core.vocabulary` (the engine's own for training). Building the
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, Self, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import UploadFile
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from api import examples
 from core import vocabulary as v
-from core.models import JobState
+from core.models import JobEventType, JobKind, JobState
 
 T = TypeVar("T")
+
+# A file part of a multipart form. `format: binary` is what client generators turn into a file argument;
+# FastAPI's own `contentMediaType` alone makes them drop the part (openapi-python-client, openapi-zod-client).
+FilePart = Annotated[UploadFile, WithJsonSchema({"type": "string", "format": "binary"})]
 
 EventName = Literal[
     "model.succeeded", "model.failed", "model.canceled", "job.succeeded", "job.failed", "job.canceled"
@@ -62,14 +67,28 @@ class TrainingShape(BaseModel):
 
 
 class ModelCreate(TrainingShape):
-    """Training parameters of `POST /v1/models` (multipart form fields next to the `image` file).
+    """The multipart form of `POST /v1/models`: the `image` file and the training parameters.
     Unset numbers take the preset's value; the worker resolves them into the engine's config."""
 
-    # "ignore", not "forbid": the form also carries the `image` file; the route refuses unknown fields itself.
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [examples.MODEL_CREATE]})
+    # A misspelt field (`iter_per_stage`) is a 422, never a training with the preset's value.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.MODEL_CREATE]})
 
+    image: FilePart = Field(description="PNG, JPEG or WebP; the scene to learn")
     lr_scale: float | None = Field(None, gt=0, le=1, description="learning-rate factor of lower stages")
     seed: int | None = Seed
+    sr_factor: float | None = Field(
+        None,
+        gt=v.SR_FACTOR_MIN,
+        le=v.SR_FACTOR_MAX,
+        description="also train a super-resolution head for this factor after the pyramid (one more phase "
+        "of the same job; generation, retarget and animation models); x2, x4 and x8 share one step",
+    )
+    sr_iters: int | None = Field(
+        None,
+        ge=v.SR_HEAD_ITERS_RANGE[0],
+        le=v.SR_HEAD_ITERS_RANGE[1],
+        description="the head's training iterations (default: 2000 for preset=paper, 600 for quick)",
+    )
     webhook_url: str | None = Field(None, max_length=2000, description="receives signed Standard Webhooks")
     webhook_events: list[EventName] = Field(
         default_factory=lambda: list(get_args(EventName)),
@@ -86,7 +105,7 @@ class ModelCreate(TrainingShape):
         return value
 
     def training_params(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"webhook_url", "webhook_events"}, exclude_none=True)
+        return self.model_dump(exclude={"image", "webhook_url", "webhook_events"}, exclude_none=True)
 
 
 StartStage = Field(
@@ -120,13 +139,13 @@ class SampleRequest(BaseModel):
 
 
 class HarmonizationCreate(BaseModel):
-    """Fields of `POST /v1/models/{id}/harmonizations` (multipart, next to the `naive` and `mask` files)."""
+    """The multipart form of `POST /v1/models/{id}/harmonizations`: the `naive` and `mask` files and the
+    fields below."""
 
-    model_config = ConfigDict(
-        extra="ignore",  # the form also carries the two files; the route refuses unknown fields itself
-        json_schema_extra={"examples": [examples.HARMONIZATION_CREATE]},
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.HARMONIZATION_CREATE]})
 
+    naive: FilePart = Field(description="the cut-and-paste: the scene with the object pasted in")
+    mask: FilePart = Field(description="same size as `naive`; white on black where the object is")
     stage: int = Field(
         0,
         ge=0,
@@ -147,6 +166,9 @@ class HarmonizationCreate(BaseModel):
         + ", ".join(f"{n} ({preset} preset)" for preset, n in v.FINE_TUNE_ITERS_DEFAULT.items()),
     )
     seed: int | None = Seed
+
+    def job_params(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"naive", "mask"})
 
 
 class AnimationCreate(BaseModel):
@@ -172,9 +194,72 @@ class AnimationCreate(BaseModel):
     seed: int | None = Seed
 
 
+class SRHeadCreate(BaseModel):
+    """`POST /v1/models/{id}/sr-head`: train a super-resolution head for a model trained earlier."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.SR_HEAD_CREATE]}
+    )
+
+    factor: float = Field(
+        v.SR_FACTOR_DEFAULT,
+        gt=v.SR_FACTOR_MIN,
+        le=v.SR_FACTOR_MAX,
+        description="the factor the head learns the step of (SinGAN: x4; x2 and x8 share its step)",
+    )
+    iterations: int | None = Field(
+        None,
+        ge=v.SR_HEAD_ITERS_RANGE[0],
+        le=v.SR_HEAD_ITERS_RANGE[1],
+        description="training iterations (default: 2000 for preset=paper models, 600 for quick)",
+    )
+    replace: bool = Field(False, description="train a new head in place of the model's current one")
+    seed: int | None = Seed
+
+
+class SampleSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample_id: str = Field(max_length=40, description="one of the model's samples (or previews)")
+
+
+class SuperResolutionCreate(BaseModel):
+    """`POST /v1/models/{id}/super-resolutions`: enlarge the model's training image (SinGAN's SR) or one of
+    its samples by `factor`, with invented but plausible detail."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [examples.SUPER_RESOLUTION_CREATE]}
+    )
+
+    factor: float | None = Field(
+        None,
+        gt=v.SR_FACTOR_MIN,
+        le=v.SR_FACTOR_MAX,
+        description="how much larger, per side (default: the head's trained factor); the output "
+        "⌊f·h⌋ x ⌊f·w⌋ is capped: a 422 output-too-large says the largest factor for this model",
+    )
+    source: v.SRSource | SampleSource = Field(
+        "training_image", description='"training_image" (the model\'s top-stage image), or {"sample_id": ...}'
+    )
+    n: int = Field(1, ge=1, le=v.SR_VARIANTS_MAX, description="independent noise draws of the enlargement")
+    noise_scale: float = Field(
+        1.0,
+        ge=v.SR_NOISE_SCALE_RANGE[0],
+        le=v.SR_NOISE_SCALE_RANGE[1],
+        description="times the head's noise amplitude: 0 gives one deterministic result",
+    )
+    seed: int | None = Seed
+
+    def job_params(self) -> dict[str, Any]:
+        sample_id = self.source.sample_id if isinstance(self.source, SampleSource) else None
+        return {**self.model_dump(exclude={"source"}), "sample_id": sample_id}
+
+
 class Page(BaseModel, Generic[T]):
     data: list[T]
-    next_cursor: str | None = Field(None, description="pass as `after` for the next page; null on the last")
+    next_cursor: str | None = Field(
+        None, description="opaque; pass it as `after` for the next page; null on the last page"
+    )
 
 
 class ProgressRead(BaseModel):
@@ -191,6 +276,14 @@ class ProgressRead(BaseModel):
 class ImageInfo(BaseModel):
     width: int
     height: int
+
+
+class SRHeadRead(BaseModel):
+    sr_train: float = Field(description="the factor it was trained for; its step serves every factor")
+    passes: int = Field(description="head passes at that factor")
+    noise_amp: float = Field(description="the noise amplitude it adds at each pass (noise_scale 1)")
+    iterations: int
+    max_factor: float = Field(description="the largest factor the service renders this model's image at")
 
 
 class ModelRead(BaseModel):
@@ -210,7 +303,8 @@ class ModelRead(BaseModel):
     cancel_requested: bool
     train_job_id: str | None
     webhook_url: str | None
-    webhook_events: list[str]
+    webhook_events: list[EventName]
+    sr_head: SRHeadRead | None = Field(None, description="the model's super-resolution head, when it has one")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -250,6 +344,15 @@ class JobResultRead(BaseModel):
     width: int | None = Field(None, description="output width, px (animations)")
     height: int | None = Field(None, description="output height, px (animations)")
     frames: int | None = Field(None, description="frame count (animations)")
+    input_width: int | None = Field(
+        None, description="the enlarged image's width before, px (super-resolution)"
+    )
+    input_height: int | None = Field(None, description="its height before, px (super-resolution)")
+    factor: float | None = Field(None, description="the enlargement per side (super-resolution)")
+    passes: int | None = Field(None, description="head passes K = round(3·log2 factor) (super-resolution)")
+    step: float | None = Field(None, description="each pass's upsampling, factor^(1/K) (super-resolution)")
+    noise_amp: float | None = Field(None, description="the noise amplitude of every pass (super-resolution)")
+    warnings: list[str] = Field(default_factory=list, description="e.g. a step the head was not trained for")
 
 
 class JobRead(BaseModel):
@@ -257,7 +360,7 @@ class JobRead(BaseModel):
 
     id: str
     object: Literal["job"] = "job"
-    kind: str
+    kind: JobKind
     state: JobState
     model_id: str
     params: dict[str, Any]
@@ -276,19 +379,25 @@ class JobRead(BaseModel):
     links: dict[str, str]
 
 
+class JobEventLinks(BaseModel):
+    preview: str | None = Field(
+        None,
+        description="a training's `stage_done`: an image the model drew after that stage (presigned, or this "
+        "API's `/v1/models/{id}/stages/{k}/preview`); null on other events",
+    )
+
+
 class JobEventRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.STAGE_DONE_EVENT]})
 
     id: int
-    type: str = Field(description="queued, started, progress, stage_done, succeeded, failed, canceled, ...")
+    type: JobEventType
     message: str
-    data: dict[str, Any] | None
-    created_at: dt.datetime
-    links: dict[str, str] = Field(
-        default_factory=dict,
-        description="`preview` on a training's `stage_done`: an image the model drew after that stage "
-        "(presigned, or this API's route)",
+    data: dict[str, Any] | None = Field(
+        description="stage_done: `stages_done`, `stage` and the `preview`'s size; progress: the numbers"
     )
+    created_at: dt.datetime
+    links: JobEventLinks = Field(default_factory=JobEventLinks)
 
 
 class PyramidQuery(TrainingShape):
@@ -319,12 +428,14 @@ class FloatRange(BaseModel):
     max: float
 
 
-class ChoiceRead(BaseModel):
-    name: str
+class ModeRead(BaseModel):
+    name: v.Mode
     description: str
 
 
-class PresetRead(ChoiceRead):
+class PresetRead(BaseModel):
+    name: v.Preset
+    description: str
     modes: dict[str, dict[str, Any]] = Field(
         description="per mode, the engine config this preset resolves to (before per-request overrides)"
     )
@@ -341,6 +452,10 @@ class LimitsRead(BaseModel):
     animation_frames: IntRange
     animation_fps: FloatRange
     animation_max_frame_pixels: int = Field(description="frames x the model's pixels, at most")
+    sr_factor: FloatRange = Field(description="super-resolution factors: larger than min, at most max")
+    sr_variants: IntRange = Field(description="`n` of a super-resolution")
+    sr_noise_scale: FloatRange
+    sr_max_output_pixels: int = Field(description="a super-resolution's output width x height, at most")
     seed_max: int
     max_upload_bytes: int
     max_image_pixels: int
@@ -351,15 +466,41 @@ class LimitsRead(BaseModel):
 class VocabularyRead(BaseModel):
     """What a client may ask for: modes, presets (with the numbers they resolve to), choices and limits."""
 
-    job_kinds: list[str] = Field(description="the kinds of work this service runs")
-    modes: list[ChoiceRead]
+    job_kinds: list[JobKind] = Field(description="the kinds of work this service runs")
+    modes: list[ModeRead]
     presets: list[PresetRead]
-    composites: list[str] = Field(description="how a harmonization is blended into the naive image")
-    default_composite: str
-    animation_formats: list[str]
+    composites: list[v.Composite] = Field(description="how a harmonization is blended into the naive image")
+    default_composite: v.Composite
+    animation_formats: list[v.AnimationFormat]
+    sr_modes: list[v.Mode] = Field(description="the modes whose models can get a super-resolution head")
     limits: LimitsRead
 
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class ValidationIssue(BaseModel):
+    """One invalid input of a 422: where it is and what is wrong with it."""
+
+    loc: list[str | int] = Field(description='where: ["body", "seed"], ["query", "after"], ...')
+    msg: str
+    type: str | None = Field(None, description="pydantic's error type, e.g. missing, extra_forbidden")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every 4xx and 5xx (`application/problem+json`). `type` is
+    stable, `detail` says what went wrong and how to fix it; members not listed here may be added."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [examples.PROBLEM]})
+
+    type: str = Field(description="https://consingan.dev/problems/<slug>; the README lists every slug")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="the request's path")
+    errors: list[ValidationIssue] | None = Field(None, description="422: every invalid input")
+    state: str | None = Field(None, description="409: the state the resource is in")
+    limit: int | None = Field(None, description="429: your limit of unfinished jobs")
+    max_bytes: int | None = Field(None, description="413: the largest upload accepted")

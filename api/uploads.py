@@ -1,5 +1,6 @@
-"""Request bodies at the door: the content type a route expects, no unknown form fields, and images read
-within their size limit and validated (header before decode) before anything else happens."""
+"""Request bodies at the door: the content type a route expects, and images read within their size limit and
+validated (header before decode) before anything else happens. Unknown form fields are refused by the form's
+model (`extra="forbid"`), fields sent twice here (`refuse_repeated_fields`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from core.images import ACCEPTED_FORMATS, ValidImage, validate_image
 from core.settings import Settings
 
 DECLARED_IMAGE_TYPES = {*ACCEPTED_FORMATS.values(), "application/octet-stream", ""}
+MULTIPART = (
+    "multipart/form-data"  # a form model's media type: `Annotated[XCreate, Form(media_type=MULTIPART)]`
+)
 
 
 def multipart_with(*files: str) -> Callable[[Request], None]:
@@ -39,16 +43,22 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(f"send application/json, not {content_type}")
 
 
-async def check_form_fields(request: Request, known: Iterable[str], repeatable: Iterable[str] = ()) -> None:
-    """A misspelt field (`iter_per_stage`) must not silently train with the preset's value, and a field sent
-    twice (`preset=quick` and `preset=paper`, a second `image`) must not silently take one of them."""
+def json_not_images(why: str) -> Callable[[Request], None]:
+    """`require_json` for a route people may try to send an image to: the 415 says what to do instead."""
+
+    def require_json_body(request: Request) -> None:
+        content_type = request.headers.get("content-type", "").lower()
+        if content_type.startswith(("multipart/", "image/")):
+            raise UnsupportedMediaType(why)
+        require_json(request)
+
+    return require_json_body
+
+
+async def refuse_repeated_fields(request: Request, repeatable: Iterable[str] = ()) -> None:
+    """A field sent twice (`preset=quick` and `preset=paper`, a second `image`) must not silently take one of
+    them: the form's model reads only the last. (A misspelt field is the model's own 422: `extra="forbid"`.)"""
     names = [name for name, _ in (await request.form()).multi_items()]
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        errors = [
-            {"loc": ["body", name], "msg": "unknown field", "type": "extra_forbidden"} for name in unknown
-        ]
-        raise InvalidParameter(f"unknown form fields: {', '.join(unknown)}", errors=errors)
     counts = Counter(names)
     repeated = sorted(name for name, count in counts.items() if count > 1 and name not in set(repeatable))
     if repeated:

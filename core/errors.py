@@ -51,3 +51,11 @@ class TooManyJobs(ServiceError):
 
 class ServiceUnavailable(ServiceError):
     slug, status, title = "unavailable", 503, "A dependency is unavailable"
+
+
+class SRHeadMissing(ServiceError):
+    slug, status, title = "sr-head-missing", 409, "The model has no super-resolution head"
+
+
+class OutputTooLarge(ServiceError):
+    slug, status, title = "output-too-large", 422, "The output would be larger than the service renders"

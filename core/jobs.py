@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import webhooks
 from core.ids import new_id
-from core.models import Job, JobEvent, JobKind, JobState, Model, utcnow
+from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ MAX_ERROR_CHARS = 2000
 
 
 def add_event(
-    session: Session, job_id: str, type_: str, message: str = "", data: dict[str, Any] | None = None
+    session: Session, job_id: str, type_: JobEventType, message: str = "", data: dict[str, Any] | None = None
 ) -> None:
-    session.add(JobEvent(job_id=job_id, type=type_, message=message, data=data))
+    session.add(JobEvent(job_id=job_id, type=type_.value, message=message, data=data))
 
 
 def new_job_id() -> str:
@@ -56,7 +56,7 @@ def create_job(
     )
     session.add(job)
     session.flush()
-    add_event(session, job.id, "queued", f"{kind.value} job queued")
+    add_event(session, job.id, JobEventType.QUEUED, f"{kind.value} job queued")
     return job
 
 
@@ -96,7 +96,7 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> bool
     if counted_attempts(job) > max_attempts:
         fail(session, job, f"gave up after {max_attempts} attempts")
         return False
-    add_event(session, job_id, "started", f"attempt {job.attempts} on {worker}")
+    add_event(session, job_id, JobEventType.STARTED, f"attempt {job.attempts} on {worker}")
     return True
 
 
@@ -150,7 +150,7 @@ def record_stage_done(
         data: dict[str, Any] = {"stages_done": stages_done, "stage": stages_done - 1}
         if preview is not None:
             data["preview"] = preview
-        add_event(session, job_id, "stage_done", f"stage {stages_done - 1} finished", data)
+        add_event(session, job_id, JobEventType.STAGE_DONE, f"stage {stages_done - 1} finished", data)
     return won
 
 
@@ -178,7 +178,7 @@ def _finish(
     # Reload in this session (the caller's object may come from another, e.g. the worker's).
     fresh = session.get_one(Job, job.id, populate_existing=True)
     data = {"error": error} if error else None
-    add_event(session, job.id, state.value, message, data)
+    add_event(session, job.id, JobEventType(state.value), message, data)
     webhooks.enqueue_job_event(session, fresh)
     return True
 
@@ -248,7 +248,7 @@ def give_back(session: Session, job: Job, reason: str, outage_limit_s: float) ->
     add_event(
         session,
         job.id,
-        "given_back",
+        JobEventType.GIVEN_BACK,
         f"{reason}; back to queued, attempt {job.attempts} not counted",
         {"attempt": job.attempts, "stages_done": fresh.stages_done},
     )
@@ -263,7 +263,12 @@ def request_cancel(session: Session, job: Job) -> bool:
         return True
     flagged = _conditional_update(session, job.id, JobState.RUNNING, cancel_requested=True)
     if flagged:
-        add_event(session, job.id, "cancel_requested", "cancel requested; the worker stops within seconds")
+        add_event(
+            session,
+            job.id,
+            JobEventType.CANCEL_REQUESTED,
+            "cancel requested; the worker stops within seconds",
+        )
         session.get_one(Job, job.id, populate_existing=True)
     return flagged
 
@@ -320,7 +325,7 @@ def reap(session: Session, job: Job, older_than: dt.timedelta, max_attempts: int
     add_event(
         session,
         job.id,
-        "requeued",
+        JobEventType.REQUEUED,
         f"{reason}; re-queued after attempt {job.attempts} of {max_attempts}",
         {"attempt": job.attempts, "worker": job.worker, "stages_done": job.stages_done},
     )

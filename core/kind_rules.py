@@ -9,25 +9,39 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PIL import Image
 
 from core import vocabulary
-from core.errors import Conflict, InvalidImage, InvalidParameter
+from core.db import Database
+from core.errors import Conflict, InvalidImage, InvalidParameter, NotFound, OutputTooLarge, SRHeadMissing
 from core.images import ValidImage
-from core.models import JobKind, JobState, Model
+from core.models import JobKind, JobState, Model, Sample
+from core.settings import Settings
 from core.training import training_config
 from engine.config import TrainConfig
 from engine.geometry import check_image_size, stage_sizes
+from engine.srmath import sr_max_factor, sr_request_problems
 
 Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may consult beyond the request: the service's limits, and rows it must look up."""
+
+    settings: Settings
+    db: Database
 
 
 class KindRules(Protocol):
     uploads: Mapping[str, str]  # multipart field -> the job file it is stored as (models/{m}/jobs/{j}/...)
 
-    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
         """Raise Conflict/InvalidParameter for a request this model cannot serve; return the job's params
         with the model-dependent defaults filled in."""
         ...
@@ -76,7 +90,9 @@ class TrainRules:
 
     uploads: Mapping[str, str] = {}  # the image is the model's own input (models/{m}/input.png)
 
-    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
         try:
             cfg = training_config(params)
         except ValueError as e:
@@ -86,13 +102,21 @@ class TrainRules:
             check_image_size(image.height, image.width, cfg)
         except ValueError as e:
             raise InvalidImage(str(e), errors=[{"loc": ["body", "image"], "msg": str(e)}]) from e
+        if params.get("sr_factor") is not None:
+            check_sr_mode(cfg.mode, "sr_factor")
+        elif params.get("sr_iters") is not None:
+            raise invalid(
+                "sr_iters", "sr_iters is only used with sr_factor (which trains a super-resolution head)"
+            )
         return params
 
 
 class SampleRules:
     uploads: Mapping[str, str] = {}
 
-    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
         trained = require_trained(model, "samples can be drawn")
         check_stage_index(trained, "start_stage", int(params.get("start_stage", 0)))
         return params
@@ -101,7 +125,9 @@ class SampleRules:
 class HarmonizeRules:
     uploads: Mapping[str, str] = {"naive": vocabulary.NAIVE_FILE, "mask": vocabulary.MASK_FILE}
 
-    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
         trained = require_trained(model, "harmonizations can be made")
         check_stage_index(trained, "stage", int(params.get("stage", 0)))
         if params.get("fine_tune_iters") is not None and not params.get("fine_tune"):
@@ -149,7 +175,9 @@ def mask_is_empty(mask_png: bytes) -> bool:
 class AnimateRules:
     uploads: Mapping[str, str] = {}
 
-    def complete(self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage]) -> Params:
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
         trained = require_trained(model, "animations can be made")
         check_stage_index(trained, "start_stage", int(params.get("start_stage", 0)))
         height, width = top_stage_size(trained)
@@ -165,9 +193,78 @@ class AnimateRules:
         return params
 
 
+def check_sr_mode(mode: str, field: str) -> None:
+    if mode not in vocabulary.SR_MODES:
+        raise invalid(
+            field,
+            f"a {mode} model gets no super-resolution head: heads are trained on "
+            f"{', '.join(vocabulary.SR_MODES)} models, whose samples show the scene's texture",
+        )
+
+
+class TrainSRHeadRules:
+    """A head for a model trained earlier (or a new one in place of its old one, with `replace`)."""
+
+    uploads: Mapping[str, str] = {}
+
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
+        trained = require_trained(model, "a super-resolution head can be trained")
+        check_sr_mode((trained.train_config or {}).get("mode", "generation"), "model")
+        if trained.sr_head and not params.get("replace"):
+            raise Conflict(
+                f"the model already has a super-resolution head (x{trained.sr_head['sr_train']:g}); "
+                "send replace=true to train a new one in its place",
+                state="has-sr-head",
+            )
+        return params
+
+
+class SuperResolveRules:
+    uploads: Mapping[str, str] = {}
+
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
+        trained = require_trained(model, "its image can be super-resolved")
+        head = trained.sr_head
+        if not head:
+            raise SRHeadMissing(
+                "the model has no super-resolution head: train one with POST "
+                f"/v1/models/{trained.id}/sr-head (about one more stage of training), or create models with "
+                "sr_factor to train it with the model"
+            )
+        factor = float(params.get("factor") or head["sr_train"])
+        height, width = self._start_size(trained, params, context)
+        cap = context.settings.max_sr_output_pixels
+        problems = sr_request_problems(height, width, factor, cap)
+        if problems:
+            raise OutputTooLarge(
+                problems[0],
+                errors=[{"loc": ["body", "factor"], "msg": problems[0]}],
+                max_factor=sr_max_factor(height, width, cap),
+            )
+        return {**params, "factor": factor}
+
+    @staticmethod
+    def _start_size(model: Model, params: Params, context: RuleContext) -> tuple[int, int]:
+        """(h, w) of the image to enlarge: the model's top training image, or one of its samples."""
+        sample_id = params.get("sample_id")
+        if sample_id is None:
+            return top_stage_size(model)
+        with context.db.read() as session:
+            sample = session.get(Sample, sample_id)
+        if sample is None or sample.model_id != model.id:
+            raise NotFound(f"model {model.id!r} has no sample {sample_id!r}")
+        return sample.height, sample.width
+
+
 RULES: dict[JobKind, KindRules] = {
     JobKind.TRAIN: TrainRules(),
     JobKind.SAMPLE: SampleRules(),
     JobKind.HARMONIZE: HarmonizeRules(),
     JobKind.ANIMATE: AnimateRules(),
+    JobKind.TRAIN_SR_HEAD: TrainSRHeadRules(),
+    JobKind.SUPER_RESOLVE: SuperResolveRules(),
 }

@@ -52,6 +52,8 @@ class JobKind(StrEnum):
     SAMPLE = "sample"
     HARMONIZE = "harmonize"  # also editing models
     ANIMATE = "animate"
+    TRAIN_SR_HEAD = "train_sr_head"
+    SUPER_RESOLVE = "super_resolve"
 
 
 class JobState(StrEnum):
@@ -63,6 +65,21 @@ class JobState(StrEnum):
 
 
 FINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
+
+
+class JobEventType(StrEnum):
+    """Every kind of line a job's event log holds (`core.jobs.add_event` takes only these)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"  # a training passed a milestone (25/50/75/100 %)
+    STAGE_DONE = "stage_done"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    CANCEL_REQUESTED = "cancel_requested"
+    REQUEUED = "requeued"  # the reaper gave a dead worker's job back to the queue
+    GIVEN_BACK = "given_back"  # a dependency stayed unavailable: back to the queue, the attempt not counted
 
 
 class DeliveryState(StrEnum):
@@ -110,6 +127,9 @@ class Model(Base):
     image_height: Mapped[int] = mapped_column(Integer)
     input_key: Mapped[str] = mapped_column(String(200))
     checkpoint_key: Mapped[str | None] = mapped_column(String(200))
+    # the trained super-resolution head, when there is one: {"key", "sr_train", "passes", "r0", "noise_amp",
+    # "iterations", "trained_on": [h, w]} (the facts its safetensors header holds, so the API needs no read)
+    sr_head: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_events: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -161,7 +181,7 @@ class JobEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(40))  # queued, started, progress, stage_done, succeeded, ...
+    type: Mapped[str] = mapped_column(String(40))  # a JobEventType
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     progress_interval_s: float = Field(3.0, description="at most one progress write per this many seconds")
     cancel_poll_interval_s: float = Field(1.0, description="how often training re-reads the cancel flag")
     preview_samples: int = Field(8, description="samples stored automatically after a training")
+    max_sr_output_pixels: int = Field(
+        4_194_304,
+        description="largest super-resolution output, width x height (2048^2); a 422 says the largest factor",
+    )
     max_attempts: int = Field(3, description="how often a job may be claimed before it is failed")
     embedded_poll_interval_s: float = Field(
         1.0, description="how often the embedded worker looks for queued jobs"

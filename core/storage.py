@@ -44,6 +44,10 @@ def checkpoint_key(model_id: str) -> str:
     return model_prefix(model_id) + "checkpoint.safetensors"
 
 
+def sr_head_key(model_id: str) -> str:
+    return model_prefix(model_id) + "sr_head.safetensors"
+
+
 def stage_key(model_id: str, stage: int) -> str:
     return model_prefix(model_id) + f"stages/{int(stage)}.safetensors"
 

@@ -29,7 +29,7 @@ from core import idempotency, jobs
 from core.errors import ServiceUnavailable, TooManyJobs
 from core.ids import new_id
 from core.images import ValidImage
-from core.kind_rules import RULES
+from core.kind_rules import RULES, RuleContext
 from core.models import IdempotencyRecord, Job, JobKind, JobState, Model, Owner, utcnow
 from core.services import Services
 from core.settings import Settings
@@ -87,7 +87,8 @@ def submit(services: Services, request: JobRequest, respond: Respond) -> Submitt
     if replay is not None:
         return Submitted(None, None, replay)
     rules = RULES[request.kind]
-    params = rules.complete(request.model, _with_seed(request.params), _inputs(request))
+    context = RuleContext(services.settings, services.db)
+    params = rules.complete(request.model, _with_seed(request.params), _inputs(request), context)
     job_id = jobs.new_job_id()
     model_id = request.model.id if request.model else new_id("mdl")
     with UnitOfWork(services.db, services.queue) as uow:

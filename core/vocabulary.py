@@ -22,6 +22,14 @@ from engine.config import (
     Mode,
     Preset,
 )
+from engine.srmath import MAX_OUTPUT_PIXELS as ENGINE_SR_MAX_OUTPUT_PIXELS
+from engine.srmath import MAX_OUTPUT_SIDE as ENGINE_SR_MAX_OUTPUT_SIDE
+from engine.srmath import SR_FACTOR_DEFAULT as ENGINE_SR_FACTOR_DEFAULT
+from engine.srmath import SR_FACTOR_MAX as ENGINE_SR_FACTOR_MAX
+from engine.srmath import SR_FACTOR_MIN as SR_FACTOR_MIN_EXCLUSIVE
+from engine.srmath import SR_MODES as ENGINE_SR_MODES
+from engine.srmath import STEP_WARNING as ENGINE_SR_STEP_WARNING
+from engine.srmath import sr_max_factor
 
 __all__ = [
     "COMPOSITES",
@@ -34,6 +42,7 @@ __all__ = [
     "Composite",
     "Mode",
     "Preset",
+    "sr_max_factor",
 ]
 
 # --- training (POST /v1/models) ----------------------------------------------------------------------------
@@ -74,18 +83,34 @@ ANIMATION_FPS_RANGE: Final = (1.0, 50.0)
 # frames x pixels per frame: 100 frames of a 250 x 167 model is 4.2 M; a 1024-px model gets ~40 frames
 ANIMATION_MAX_FRAME_PIXELS: Final = 40_000_000
 
+# --- super-resolution (SR heads, POST /v1/models/{id}/super-resolutions) ------------------------------------
+# SinGAN's schedule and limits are the engine's (engine.srmath, torch-free): imported, never copied.
+SR_FACTOR_MIN: Final = SR_FACTOR_MIN_EXCLUSIVE  # exclusive: a factor must be larger
+SR_FACTOR_MAX: Final = ENGINE_SR_FACTOR_MAX
+SR_FACTOR_DEFAULT: Final = ENGINE_SR_FACTOR_DEFAULT
+SR_MAX_OUTPUT_SIDE: Final = ENGINE_SR_MAX_OUTPUT_SIDE
+SR_MAX_OUTPUT_PIXELS: Final = ENGINE_SR_MAX_OUTPUT_PIXELS  # the default of the setting max_sr_output_pixels
+SR_STEP_WARNING: Final = ENGINE_SR_STEP_WARNING
+SR_MODES: Final[tuple[Mode, ...]] = ENGINE_SR_MODES  # the modes a head can be trained on
+SR_HEAD_ITERS_RANGE: Final = (1, 20000)
+SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the same enlargement
+SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude
+SRSource = Literal["training_image"]
+
 # --- a job's stored files (models/{model_id}/jobs/{job_id}/{name}) ------------------------------------------
 NAIVE_FILE: Final = "naive.png"
 MASK_FILE: Final = "mask.png"
 RESULT_FILE: Final = "result.png"
 CHECKPOINT_FILE: Final = "checkpoint.safetensors"
 ANIMATION_FILES: Final = {fmt: f"animation.{fmt}" for fmt in ANIMATION_FORMATS}
+SR_FILES: Final = tuple(f"super_resolution_{i}.png" for i in range(SR_VARIANTS_MAX))
 JOB_FILE_NAMES: Final = frozenset(
-    {NAIVE_FILE, MASK_FILE, RESULT_FILE, CHECKPOINT_FILE, *ANIMATION_FILES.values()}
+    {NAIVE_FILE, MASK_FILE, RESULT_FILE, CHECKPOINT_FILE, *ANIMATION_FILES.values(), *SR_FILES}
 )
 # what each downloadable file is served as
 MEDIA_TYPES: Final = {
     RESULT_FILE: "image/png",
     CHECKPOINT_FILE: "application/octet-stream",
     **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
+    **dict.fromkeys(SR_FILES, "image/png"),
 }

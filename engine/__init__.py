@@ -5,10 +5,12 @@ cfg = engine.TrainConfig.preset("paper", mode="generation")
 model = engine.train(image, cfg, device="cuda", rng=engine.make_rng(0, "cuda"))
 samples = engine.sample(model, n=16, rng=engine.make_rng(1, "cuda"))  # [16, 3, h, w]
 blob = engine.checkpoint.to_bytes(model)
+head = engine.train_sr_head(model, engine.SRConfig.preset("paper"), rng=engine.make_rng(2, "cuda"))
+big = engine.super_resolve(model, head, 4.0, rng=engine.make_rng(3, "cuda"))  # [1, 3, 4h, 4w]
 
-The names below are imported on first use, not when the package is: `engine.config` and `engine.geometry`
+The names below are imported on first use, not when the package is: `engine.config`, `engine.geometry` and `engine.srmath`
 need no torch, so the service's API process (which never loads torch) can validate requests with the
-engine's own rules by importing just those two modules.
+engine's own rules by importing just those modules.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from engine.model import TrainedModel
     from engine.noise import make_rng
     from engine.sampling import animate, reconstruct, sample
+    from engine.sr import SR_PRESETS, SRConfig, SRHead, super_resolve, train_sr_head
     from engine.training import Progress, TrainingCanceled, train
 
 _HOME = {
@@ -48,6 +51,11 @@ _HOME = {
     "animate": "engine.sampling",
     "reconstruct": "engine.sampling",
     "sample": "engine.sampling",
+    "SR_PRESETS": "engine.sr",
+    "SRConfig": "engine.sr",
+    "SRHead": "engine.sr",
+    "super_resolve": "engine.sr",
+    "train_sr_head": "engine.sr",
     "Progress": "engine.training",
     "TrainingCanceled": "engine.training",
     "train": "engine.training",
@@ -58,9 +66,12 @@ __all__ = [
     "COMPOSITES",
     "MODES",
     "PRESETS",
+    "SR_PRESETS",
     "CapturedSampler",
     "FastOptions",
     "Progress",
+    "SRConfig",
+    "SRHead",
     "TrainConfig",
     "TrainedModel",
     "TrainingCanceled",
@@ -76,8 +87,10 @@ __all__ = [
     "reconstruct",
     "sample",
     "stage_sizes",
+    "super_resolve",
     "to_png_bytes",
     "train",
+    "train_sr_head",
 ]
 
 

@@ -1,7 +1,8 @@
-"""`python -m engine train|sample|animate|harmonize`: the engine without the service.
+"""`python -m engine train|sample|animate|harmonize|train-sr|super-resolve`: the engine without the service.
 
 A model directory holds `model.safetensors` (the checkpoint), `stages/{k}.safetensors` (snapshots a
-crashed run resumes from with --resume), `real.png` and `reconstruction.png`.
+crashed run resumes from with --resume), `real.png` and `reconstruction.png`; `train-sr` (or `train --sr`)
+adds `sr_head.safetensors`, the super-resolution head.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import argparse
 import contextlib
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -21,9 +24,13 @@ from engine.image import frames_to_gif, grid, load_image, to_pil, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
 from engine.sampling import animate, reconstruct, sample
+from engine.sr import SR_PRESETS, SRConfig, super_resolve, train_sr_head
+from engine.sr.config import SRPreset
+from engine.srmath import SR_FACTOR_DEFAULT, sr_schedule
 from engine.training import Progress, train
 
 CHECKPOINT = "model.safetensors"
+SR_HEAD = "sr_head.safetensors"
 
 
 def default_device() -> str:
@@ -127,7 +134,32 @@ def _train_into(out: Path, args: argparse.Namespace) -> int:
     (out / "real.png").write_bytes(to_png_bytes(model.reals[-1]))
     (out / "reconstruction.png").write_bytes(to_png_bytes(reconstruct(model)))
     print(f"trained in {time.monotonic() - started:.1f}s; wrote {out / CHECKPOINT}", file=sys.stderr)
+    if args.sr:
+        _train_and_store_head(model, out, args.sr_factor, args.sr_preset, args.sr_iters, args.seed + 1)
     return 0
+
+
+def _sr_config(model: TrainedModel, factor: float, preset: str | None, iterations: int | None) -> SRConfig:
+    # by default the head's preset follows the model's (a quick model gets a quick head)
+    name = preset or (model.config.label if model.config.label in SR_PRESETS else "paper")
+    overrides = {"iterations": iterations} if iterations is not None else {}
+    return SRConfig.preset(cast(SRPreset, name), sr_train=factor, **overrides)
+
+
+def _train_and_store_head(
+    model: TrainedModel, out: Path, factor: float, preset: str | None, iterations: int | None, seed: int
+) -> None:
+    cfg = _sr_config(model, factor, preset, iterations)
+    passes, step, _ = sr_schedule(factor)
+    print(
+        f"training the SR head for x{factor:g} ({passes} passes of x{step:.4f}): "
+        f"{cfg.iterations} iterations, {cfg.channels} channels",
+        file=sys.stderr,
+    )
+    started = time.monotonic()
+    head = train_sr_head(model, cfg, rng=make_rng(seed, model.device), on_progress=ProgressBar())
+    (out / SR_HEAD).write_bytes(checkpoint.sr_head_to_bytes(head))
+    print(f"SR head trained in {time.monotonic() - started:.1f}s; wrote {out / SR_HEAD}", file=sys.stderr)
 
 
 def _load_model(directory: str, device: str | None) -> TrainedModel:
@@ -202,6 +234,47 @@ def command_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_train_sr(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_dir, args.device)
+    _train_and_store_head(model, Path(args.model_dir), args.factor, args.preset, args.iters, args.seed)
+    return 0
+
+
+def command_super_resolve(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_dir, args.device)
+    head_path = Path(args.model_dir) / SR_HEAD
+    if not head_path.exists():
+        raise ValueError(f"{args.model_dir} has no SR head: run `python -m engine train-sr {args.model_dir}`")
+    head = checkpoint.sr_head_from_bytes(head_path.read_bytes(), model.device)
+    source = load_image(Path(args.source).read_bytes()) if args.source else None
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        images = super_resolve(
+            model,
+            head,
+            args.factor,
+            args.n,
+            rng=make_rng(args.seed, model.device),
+            noise_scale=args.noise_scale,
+            source=source,
+        )
+    for warning in caught:  # a step far from the trained one: one plain line, not a traceback location
+        print(f"warning: {warning.message}", file=sys.stderr)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out] if args.n == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(args.n)]
+    for path, image in zip(paths, images, strict=True):
+        path.write_bytes(to_png_bytes(image))
+    start_h, start_w = (source if source is not None else model.reals[-1]).shape[-2:]
+    print(
+        f"enlarged {start_w}x{start_h} to {images.shape[3]}x{images.shape[2]} "
+        f"in {time.monotonic() - started:.2f}s; wrote {', '.join(str(p) for p in paths)}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -219,7 +292,31 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--lr-scale", type=float)
     trainer.add_argument("--seed", type=int, default=0)
     trainer.add_argument("--resume", action="store_true", help="continue from the newest stage snapshot")
+    trainer.add_argument("--sr", action="store_true", help="then train a super-resolution head (train-sr)")
+    trainer.add_argument("--sr-factor", type=float, default=SR_FACTOR_DEFAULT, help="the head's factor")
+    trainer.add_argument("--sr-preset", choices=SR_PRESETS, help="the head's preset (default: the model's)")
+    trainer.add_argument("--sr-iters", type=int, help="the head's iterations (default: the preset's)")
     trainer.set_defaults(run=command_train)
+
+    sr_trainer = commands.add_parser("train-sr", help="train a super-resolution head for a trained model")
+    sr_trainer.add_argument("model_dir")
+    sr_trainer.add_argument("--factor", type=float, default=SR_FACTOR_DEFAULT, help="trained factor (x4)")
+    sr_trainer.add_argument("--preset", choices=SR_PRESETS, help="default: the model's preset, else paper")
+    sr_trainer.add_argument("--iters", type=int, help="iterations (default: the preset's)")
+    sr_trainer.add_argument("--seed", type=int, default=0)
+    sr_trainer.set_defaults(run=command_train_sr)
+
+    resolver = commands.add_parser("super-resolve", help="enlarge the model's image with its SR head")
+    resolver.add_argument("model_dir")
+    resolver.add_argument("--factor", type=float, help="1 < factor <= 8 (default: the head's)")
+    resolver.add_argument(
+        "--out", required=True, help="PNG to write (with -n > 1: OUT_0.png, OUT_1.png, ...)"
+    )
+    resolver.add_argument("-n", "--n", type=int, default=1, help="independent noise draws")
+    resolver.add_argument("--noise-scale", type=float, default=1.0, help="0: deterministic")
+    resolver.add_argument("--source", help="enlarge this image (e.g. a sample) instead of the training image")
+    resolver.add_argument("--seed", type=int, default=0)
+    resolver.set_defaults(run=command_super_resolve)
 
     sampler = commands.add_parser("sample", help="draw random samples from a trained model")
     sampler.add_argument("model_dir")

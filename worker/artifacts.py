@@ -13,13 +13,13 @@ import torch
 import engine
 from core.models import Job, Model, Sample, utcnow
 from core.service import new_sample_id
-from core.storage import job_output_key, sample_key
-from core.vocabulary import MEDIA_TYPES, SAMPLE_BATCH
+from core.storage import job_output_key, sample_key, sr_head_key
+from core.vocabulary import MEDIA_TYPES, SAMPLE_BATCH, SR_FACTOR_DEFAULT
 from worker.runtime import WorkerContext
 
 
 class MissingCheckpoint(ValueError):
-    pass
+    """Something a job reads is not there (a ValueError: the job fails with the reason)."""
 
 
 def load_trained(ctx: WorkerContext, model: Model) -> engine.TrainedModel:
@@ -87,3 +87,53 @@ def store_job_file(ctx: WorkerContext, job: Job, name: str, data: bytes, stored:
     ctx.storage.put(key, data, MEDIA_TYPES.get(name, "application/octet-stream"))
     stored.owned_keys.append(key)
     stored.files.append(name)
+
+
+# --- super-resolution heads -----------------------------------------------------------------------------------
+
+SR_HEAD_PRESET_FOR = {"paper": "paper", "quick": "quick"}  # a model's training preset -> its head's preset
+
+
+def sr_head_config(model: Model, factor: float | None, iterations: int | None) -> engine.SRConfig:
+    """The head's config for this model: the preset matching the model's (a quick model gets a quick head),
+    trained for `factor` (SinGAN's default x4) and, when given, `iterations`."""
+    preset = SR_HEAD_PRESET_FOR.get(str(model.params.get("preset", "paper")), "paper")
+    overrides: dict[str, object] = {"sr_train": float(factor or SR_FACTOR_DEFAULT)}
+    if iterations:
+        overrides["iterations"] = int(iterations)
+    return engine.SRConfig.preset(preset, **overrides)  # type: ignore[arg-type]
+
+
+def store_sr_head(ctx: WorkerContext, model: Model, head: engine.SRHead) -> dict[str, object]:
+    """Writes the head beside the model (a per-model key: shared by the attempts of any job that trains one)
+    and returns the facts the model's row keeps about it."""
+    key = sr_head_key(model.id)
+    ctx.storage.put(key, engine.checkpoint.sr_head_to_bytes(head), "application/octet-stream")
+    return {
+        "key": key,
+        "sr_train": head.sr_train,
+        "passes": head.passes,
+        "r0": head.r0,
+        "noise_amp": float(head.noise_amp),
+        "iterations": head.iterations_done,
+        "trained_on": list(head.trained_on),
+    }
+
+
+def load_sr_head(ctx: WorkerContext, model: Model) -> engine.SRHead:
+    if not model.sr_head:
+        raise MissingCheckpoint("the model has no super-resolution head; train one first")
+    return engine.checkpoint.sr_head_from_bytes(ctx.storage.get(model.sr_head["key"]), device=ctx.device)
+
+
+def load_sample(ctx: WorkerContext, model: Model, sample_id: str) -> torch.Tensor:
+    """One of the model's stored samples as an image: [1, 3, H, W] in [-1, 1] on the worker's device."""
+
+    def read() -> Sample | None:
+        with ctx.db.read() as session:
+            return session.get(Sample, sample_id)
+
+    sample = ctx.retry(read, "read the sample to enlarge")
+    if sample is None or sample.model_id != model.id:
+        raise MissingCheckpoint(f"sample {sample_id} is gone")  # deleted after the job was queued
+    return engine.load_image(ctx.storage.get(sample.key)).to(ctx.device)

@@ -22,7 +22,7 @@ import engine
 from core import jobs
 from core.db import Database
 from core.infra import is_unavailable, retry_unavailable
-from core.models import Job, JobState
+from core.models import Job, JobEventType, JobState
 from core.queue import JobQueue, make_queue
 from core.settings import Settings
 from core.storage import RetryingStorage, Storage, make_storage
@@ -140,7 +140,7 @@ class ProgressReporter:
                     and percent >= PROGRESS_MILESTONES[self.milestones_passed]
                 ):
                     message = f"{PROGRESS_MILESTONES[self.milestones_passed]}% done"
-                    jobs.add_event(session, self.job.id, "progress", message, data)
+                    jobs.add_event(session, self.job.id, JobEventType.PROGRESS, message, data)
                     self.milestones_passed += 1
         except Exception as e:
             if not is_unavailable(e):

@@ -6,15 +6,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from api import examples
+from api.contract import creating_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
-from api.problems import PROBLEM_RESPONSES
 from api.schemas import AnimationCreate, JobRead
 from api.uploads import require_json
 from core.models import JobKind
 from core.submit import JobRequest
 
-router = APIRouter(tags=["animations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["animations"], responses=problem_responses(401, 404, 422, 503))
 
 
 @router.post(
@@ -30,13 +30,14 @@ router = APIRouter(tags=["animations"], responses=PROBLEM_RESPONSES)
     ),
     dependencies=[Depends(require_json), Depends(require_queue_room)],
     responses={
-        202: {
-            "description": "job queued",
-            "content": {"application/json": {"example": examples.ANIMATE_JOB}},
-        },
-        200: {"description": "finished within `Prefer: wait=N`; `result` filled"},
-        409: {"description": "the model's training has not succeeded"},
-        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
+        **creating_responses(
+            JobRead,
+            examples.ANIMATE_JOB,
+            queued="job queued",
+            finished="the job ended within `Prefer: wait=N`; `result` filled when it succeeded",
+            notes={400: "the body is not JSON", 415: "the body is not application/json"},
+        ),
+        **problem_responses(409, notes={409: "the model's training has not succeeded"}),
     },
 )
 async def create_animation(

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, Response
 
 from api import examples
+from api.contract import creating_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import ModelDep, ServicesDep
-from api.problems import PROBLEM_RESPONSES
 from api.schemas import HarmonizationCreate, JobRead
-from api.uploads import check_form_fields, multipart_with, read_image
+from api.uploads import MULTIPART, multipart_with, read_image, refuse_repeated_fields
 from core.models import JobKind
 from core.submit import JobRequest
 
-router = APIRouter(tags=["harmonizations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["harmonizations"], responses=problem_responses(401, 404, 422, 503))
 
 
 @router.post(
@@ -36,39 +36,39 @@ router = APIRouter(tags=["harmonizations"], responses=PROBLEM_RESPONSES)
     ),
     dependencies=[Depends(multipart_with("naive", "mask")), Depends(require_queue_room)],
     responses={
-        202: {
-            "description": "job queued",
-            "content": {"application/json": {"example": examples.HARMONIZE_JOB}},
-        },
-        200: {"description": "finished within `Prefer: wait=N`; `result` filled"},
-        409: {"description": "the model's training has not succeeded"},
-        413: {"description": "an image or the body is too large"},
-        415: {"description": "not multipart, or an image that is not PNG/JPEG/WebP"},
-        422: {"description": "not an image, mask of another size, empty mask, stage out of range"},
-        503: {"description": "the job queue is unreachable"},
+        **creating_responses(
+            JobRead,
+            examples.HARMONIZE_JOB,
+            queued="job queued",
+            finished="the job ended within `Prefer: wait=N`; `result` filled when it succeeded",
+            notes={
+                415: "not multipart, or an image that is not PNG/JPEG/WebP",
+                422: "invalid fields, not an image, a mask of another size, an empty mask, a stage out of "
+                "range, or an Idempotency-Key reused for another request",
+            },
+        ),
+        **problem_responses(409, notes={409: "the model's training has not succeeded"}),
     },
 )
 async def create_harmonization(
     request: Request,
     model: ModelDep,
     services: ServicesDep,
-    data: Annotated[HarmonizationCreate, Form()],
-    naive: Annotated[UploadFile, File(description="the cut-and-paste: the scene with the object pasted in")],
-    mask: Annotated[UploadFile, File(description="same size as `naive`; white on black where the object is")],
+    data: Annotated[HarmonizationCreate, Form(media_type=MULTIPART)],
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await check_form_fields(request, {*HarmonizationCreate.model_fields, "naive", "mask"})
+    await refuse_repeated_fields(request)
     uploads = {
         # kept at full size: the result comes back at the naive image's size, and the mask must match it
-        "naive": await read_image(request, naive, "naive"),
-        "mask": await read_image(request, mask, "mask"),
+        "naive": await read_image(request, data.naive, "naive"),
+        "mask": await read_image(request, data.mask, "mask"),
     }
     work = JobRequest(
         kind=JobKind.HARMONIZE,
         owner_id=model.owner_id,
         path=f"/v1/models/{model.id}/harmonizations",
-        params=data.model_dump(),
+        params=data.job_params(),
         model=model,
         uploads=uploads,
         idempotency_key=idempotency_key,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api.contract import problem_responses
 from api.deps import ServicesDep
 from api.schemas import Health
 
@@ -66,7 +67,10 @@ def readyz(services: ServicesDep) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics: requests and latency by route, jobs by state",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **problem_responses(503, notes={503: "the database (jobs by state) is unavailable"}),
+    },
 )
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

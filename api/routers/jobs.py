@@ -6,24 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from api.contract import download_responses, problem_responses
 from api.deps import CurrentOwner, JobDep, ServicesDep, SessionDep
 from api.downloads import download
-from api.problems import PROBLEM_RESPONSES
 from api.render import event_read, job_read
 from api.schemas import JobEventRead, JobRead, Page
 from core import service
-from core.errors import NotFound
+from core.errors import InvalidParameter, NotFound
 from core.models import Job, JobKind, JobState
 from core.results import job_file_key, job_file_names
 from core.services import Services
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=problem_responses(401, 404, 422, 503))
 
-FILE_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"content": {media_type: {} for media_type in sorted(set(MEDIA_TYPES.values()))}},
-    307: {"description": "redirect to object storage"},
-}
+# An event id: the cursor is a string like every cursor (a typed client passes `next_cursor` back as it came).
+EVENT_CURSOR = r"^[0-9]{1,10}$"
+MAX_EVENT_ID = 2**31 - 1
 
 
 @router.get("", response_model=Page[JobRead], summary="List your jobs, newest first")
@@ -59,17 +58,24 @@ def get_job(request: Request, job: JobDep, session: SessionDep, services: Servic
 @router.get(
     "/{job_id}/events", response_model=Page[JobEventRead], summary="The job's event log, oldest first"
 )
-def list_events(
+def list_job_events(
     request: Request,
     job: JobDep,
     session: SessionDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[
-        int | None, Query(ge=0, le=2**31 - 1, description="`next_cursor` of the previous page")
+        str | None,
+        Query(pattern=EVENT_CURSOR, description="`next_cursor` of the previous page", examples=["42"]),
     ] = None,
 ) -> Page[JobEventRead]:
-    events, cursor = service.list_job_events(session, job, limit, after)
+    after_id = None if after is None else int(after)
+    if after_id is not None and after_id > MAX_EVENT_ID:
+        message = "not a cursor of this job's events"
+        raise InvalidParameter(
+            f"query.after: {message}", errors=[{"loc": ["query", "after"], "msg": message}]
+        )
+    events, cursor = service.list_job_events(session, job, limit, after_id)
     base_url = str(request.base_url)
     return Page[JobEventRead](
         data=[event_read(e, job, services.storage, base_url) for e in events], next_cursor=cursor
@@ -80,7 +86,7 @@ def list_events(
     "/{job_id}/cancel",
     response_model=JobRead,
     summary="Cancel a queued or running job",
-    responses={409: {"description": "the job already ended"}},
+    responses=problem_responses(409, notes={409: "the job already ended"}),
 )
 def cancel_job(request: Request, job: JobDep, session: SessionDep, services: ServicesDep) -> JobRead:
     canceled = service.cancel_job(services, job)
@@ -105,9 +111,9 @@ def _file(request: Request, job: Job, services: Services, name: str) -> Response
     "/{job_id}/files/{name}",
     summary="Download one of a succeeded job's files (streamed, or a redirect to a presigned URL)",
     response_class=Response,
-    responses=FILE_RESPONSES,
+    responses=download_responses(*sorted(set(MEDIA_TYPES.values()))),
 )
-def download_file(
+def download_job_file(
     request: Request,
     job: JobDep,
     services: ServicesDep,
@@ -121,9 +127,9 @@ def download_file(
     "/{job_id}/result",
     summary="Download a harmonize job's composite (streamed, or a redirect to a presigned URL)",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
+    responses=download_responses(MEDIA_TYPES[RESULT_FILE]),
 )
-def download_result(request: Request, job: JobDep, services: ServicesDep) -> Response:
+def download_job_result(request: Request, job: JobDep, services: ServicesDep) -> Response:
     return _file(request, job, services, RESULT_FILE)
 
 
@@ -132,10 +138,7 @@ def download_result(request: Request, job: JobDep, services: ServicesDep) -> Res
     "/{job_id}/checkpoint",
     summary="Download a harmonize job's fine-tuned checkpoint (safetensors)",
     response_class=Response,
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        307: {"description": "redirect to object storage"},
-    },
+    responses=download_responses(MEDIA_TYPES[CHECKPOINT_FILE]),
 )
-def download_checkpoint(request: Request, job: JobDep, services: ServicesDep) -> Response:
+def download_job_checkpoint(request: Request, job: JobDep, services: ServicesDep) -> Response:
     return _file(request, job, services, CHECKPOINT_FILE)

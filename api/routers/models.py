@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import examples
+from api.contract import creating_responses, download_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
-from api.problems import PROBLEM_RESPONSES
 from api.render import model_read
 from api.schemas import ModelCreate, ModelRead, Page
-from api.uploads import check_form_fields, multipart_with, read_image
+from api.uploads import MULTIPART, multipart_with, read_image, refuse_repeated_fields
 from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
 from core.models import JobKind, JobState
 from core.storage import stage_preview_key
 from core.submit import JobRequest, NewModel
 
-router = APIRouter(prefix="/v1/models", tags=["models"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=problem_responses(401, 404, 422, 503))
 
 
 def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
@@ -42,26 +42,24 @@ def _validated_webhook_url(url: str | None, allow_private: bool) -> str | None:
     response_model=ModelRead,
     summary="Upload an image and start training",
     dependencies=[Depends(multipart_with("image")), Depends(require_queue_room)],
-    responses={
-        202: {"description": "training queued", "content": {"application/json": {"example": examples.MODEL}}},
-        200: {"description": "finished within `Prefer: wait=N`"},
-        413: {"description": "image or body too large"},
-        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
-        415: {"description": "not multipart, or not a PNG/JPEG/WebP"},
-        503: {"description": "the job queue is unreachable"},
-    },
+    responses=creating_responses(
+        ModelRead,
+        examples.MODEL,
+        queued="training queued",
+        finished="the training ended within `Prefer: wait=N` (see `state`)",
+        notes={415: "not multipart, or an image that is not PNG/JPEG/WebP"},
+    ),
 )
 async def create_model(
     request: Request,
     services: ServicesDep,
     owner: CurrentOwner,
-    data: Annotated[ModelCreate, Form()],
-    image: Annotated[UploadFile, File(description="PNG, JPEG or WebP; the scene to learn")],
+    data: Annotated[ModelCreate, Form(media_type=MULTIPART)],
     idempotency_key: IdempotencyKey = None,
     prefer: Prefer = None,
 ) -> Response:
-    await check_form_fields(request, {*ModelCreate.model_fields, "image"}, repeatable={"webhook_events"})
-    valid = await read_image(request, image, reduce_to=vocabulary.TRAINING_DECODE_SIDE)
+    await refuse_repeated_fields(request, repeatable={"webhook_events"})
+    valid = await read_image(request, data.image, reduce_to=vocabulary.TRAINING_DECODE_SIDE)
     webhook_url = await run_in_threadpool(  # resolves the host name: blocking
         _validated_webhook_url, data.webhook_url, services.settings.allow_private_webhook_urls
     )
@@ -91,13 +89,16 @@ def list_models(
     models, cursor = service.list_models(session, owner.id, state, limit, after)
     base_url = str(request.base_url)
     return Page[ModelRead](
-        data=[model_read(m, services.storage, base_url) for m in models], next_cursor=cursor
+        data=[
+            model_read(m, services.storage, base_url, services.settings.max_sr_output_pixels) for m in models
+        ],
+        next_cursor=cursor,
     )
 
 
 @router.get("/{model_id}", response_model=ModelRead, summary="A model: state, progress, timings, links")
 def get_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(model, services.storage, str(request.base_url))
+    return model_read(model, services.storage, str(request.base_url), services.settings.max_sr_output_pixels)
 
 
 @router.delete("/{model_id}", status_code=204, summary="Delete a model, its jobs, samples and stored objects")
@@ -110,10 +111,15 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
     "/{model_id}/cancel",
     response_model=ModelRead,
     summary="Cancel the training",
-    responses={409: {"description": "the training already ended"}},
+    responses=problem_responses(409, notes={409: "the training already ended"}),
 )
 def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(service.cancel_model(services, model), services.storage, str(request.base_url))
+    return model_read(
+        service.cancel_model(services, model),
+        services.storage,
+        str(request.base_url),
+        services.settings.max_sr_output_pixels,
+    )
 
 
 @router.head("/{model_id}/checkpoint", include_in_schema=False)
@@ -127,12 +133,11 @@ def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> Mo
     ),
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}},
-        307: {"description": "redirect to object storage"},
-        409: {"description": "the model's training has not succeeded"},
+        **download_responses("application/octet-stream"),
+        **problem_responses(409, notes={409: "the model's training has not succeeded"}),
     },
 )
-def download_checkpoint(request: Request, model: ModelDep, services: ServicesDep) -> Response:
+def download_model_checkpoint(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     job = model.train_job
     if job is None or job.state != JobState.SUCCEEDED or not model.checkpoint_key:
         state = job.state if job else "missing"
@@ -149,21 +154,15 @@ def download_checkpoint(request: Request, model: ModelDep, services: ServicesDep
     )
 
 
-IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"content": {"image/png": {}}},
-    307: {"description": "redirect to object storage"},
-}
-
-
 @router.head("/{model_id}/input", include_in_schema=False)
 @router.get(
     "/{model_id}/input",
     summary="Download the image the model trains on (PNG; streamed, or a redirect to a presigned URL)",
     description="The upload as stored: decoded and re-encoded as RGB PNG, at its uploaded size.",
     response_class=Response,
-    responses=IMAGE_RESPONSES,
+    responses=download_responses("image/png"),
 )
-def download_input(request: Request, model: ModelDep, services: ServicesDep) -> Response:
+def download_model_input(request: Request, model: ModelDep, services: ServicesDep) -> Response:
     return download(
         services.storage,
         model.input_key,
@@ -183,7 +182,12 @@ def download_input(request: Request, model: ModelDep, services: ServicesDep) -> 
         "the last stage's images are the training's preview samples instead."
     ),
     response_class=Response,
-    responses={**IMAGE_RESPONSES, 404: {"description": "that stage has not finished or has no preview"}},
+    responses={
+        **download_responses("image/png"),
+        **problem_responses(
+            404, notes={404: "no such model, or that stage has not finished or has no preview"}
+        ),
+    },
 )
 def download_stage_preview(
     request: Request,

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api import examples
+from api.contract import creating_responses, download_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
-from api.problems import PROBLEM_RESPONSES
 from api.render import sample_read
 from api.schemas import JobRead, Page, SampleRead, SampleRequest
 from api.uploads import require_json
@@ -18,7 +18,9 @@ from core import service
 from core.models import JobKind
 from core.submit import JobRequest
 
-router = APIRouter(prefix="/v1/models/{model_id}/samples", tags=["samples"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/models/{model_id}/samples", tags=["samples"], responses=problem_responses(401, 404, 422, 503)
+)
 
 
 @router.post(
@@ -28,10 +30,14 @@ router = APIRouter(prefix="/v1/models/{model_id}/samples", tags=["samples"], res
     summary="Draw new images from a trained model (a sample job)",
     dependencies=[Depends(require_json), Depends(require_queue_room)],
     responses={
-        202: {"description": "job queued", "content": {"application/json": {"example": examples.SAMPLE_JOB}}},
-        200: {"description": "finished within `Prefer: wait=N`; `samples` filled"},
-        409: {"description": "not trained"},
-        429: {"description": "too many unfinished jobs; retry after `Retry-After` seconds"},
+        **creating_responses(
+            JobRead,
+            examples.SAMPLE_JOB,
+            queued="job queued",
+            finished="the job ended within `Prefer: wait=N`; `samples` filled when it succeeded",
+            notes={400: "the body is not JSON", 415: "the body is not application/json"},
+        ),
+        **problem_responses(409, notes={409: "the model's training has not succeeded"}),
     },
 )
 async def create_samples(
@@ -61,7 +67,9 @@ def list_samples(
     session: SessionDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=40)] = None,
+    after: Annotated[
+        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> Page[SampleRead]:
     samples, cursor = service.list_samples(session, model, limit, after)
     base_url = str(request.base_url)
@@ -75,7 +83,7 @@ def list_samples(
     "/{sample_id}/content",
     summary="Download one image (streamed, or a redirect to a presigned URL)",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, 307: {"description": "redirect to object storage"}},
+    responses=download_responses("image/png"),
 )
 def download_sample(
     request: Request,

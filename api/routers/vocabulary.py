@@ -10,14 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.contract import problem_responses
 from api.deps import CurrentOwner, ServicesDep
-from api.problems import PROBLEM_RESPONSES
 from api.render import pyramid_read, vocabulary_read
 from api.schemas import PyramidQuery, PyramidRead, VocabularyRead
 from core import training
 from core.errors import InvalidParameter
 
-router = APIRouter(prefix="/v1", tags=["vocabulary"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["vocabulary"], responses=problem_responses(401, 503))
 
 
 @router.get(
@@ -37,6 +37,13 @@ def get_vocabulary(services: ServicesDep, _owner: CurrentOwner) -> VocabularyRea
         "Takes an image's size and the training fields of `POST /v1/models`; nothing is stored. An image "
         "the pyramid cannot be built from (too small for `min_size`, or for the number of stages) is a 422 "
         "with the reason, the same one the training would fail with."
+    ),
+    responses=problem_responses(
+        422,
+        notes={
+            422: "invalid fields, or an image the pyramid cannot be built from (the reason the training "
+            "would fail with)"
+        },
     ),
 )
 def get_pyramid(query: Annotated[PyramidQuery, Query()], _owner: CurrentOwner) -> PyramidRead:

@@ -2,7 +2,7 @@
 (not counted against max_attempts), and since when the job has been waiting for one
 
 Revision ID: 7d3e9a41c2b8
-Revises: 5b1f0c2d9e71
+Revises: 9a4c1e7b2f60
 Create Date: 2026-12-02 12:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7d3e9a41c2b8"
-down_revision: str | None = "5b1f0c2d9e71"
+down_revision: str | None = "9a4c1e7b2f60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

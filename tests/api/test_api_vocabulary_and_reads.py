@@ -154,8 +154,8 @@ def test_stage_done_events_link_their_preview(client: Any, caller: Any, db: Any,
     assert first["data"] == {"stages_done": 1, "stage": 0, "preview": preview}
     url = first["links"]["preview"]
     assert url.startswith(f"{storage.presigned_url(stage_preview_key(model['id'], 0)).split('?')[0]}?")
-    assert second["links"] == {}
-    assert all(e["links"] == {} for e in events if e["type"] != "stage_done")
+    assert second["links"] == {"preview": None}
+    assert all(e["links"] == {"preview": None} for e in events if e["type"] != "stage_done")
 
 
 def test_deleting_a_sample_removes_its_row_and_image(

@@ -303,6 +303,40 @@ def test_draw_four_samples_at_one_and_a_half_width_then_download_and_delete_one(
     assert job["state"] == "succeeded" and job["result"]["frames"] == 6
 
 
+def test_enlarge_a_models_image_with_its_super_resolution_head(page: Any, stack: Stack, shots: Path) -> None:
+    fields = {"preset": "quick", "train_stages": "2", "iters_per_stage": "10", "max_size": "40", "min_size": "16",
+              "sr_factor": "2", "sr_iters": "5"}  # fmt: skip
+    created = stack.api(
+        "POST", "/v1/models", data=fields, files={"image": ("scene.png", landscape(), PNG_FILE)}
+    )
+    assert created.status_code == 202, created.text
+    model = wait_until_trained(stack, created.json()["id"])
+    top = stack.api("GET", f"/v1/pyramid?width={model['image']['width']}&height={model['image']['height']}"
+                    "&preset=quick&train_stages=2&max_size=40&min_size=16").json()["top"]  # fmt: skip
+    sign_in(page, stack, f"#/models/{model['id']}")
+    page.get_by_role("heading", name="Super-resolution").wait_for()
+    assert "trained for ×2" in page.locator("[data-ref=sr-about]").inner_text()
+    page.fill("#sr-factor", "2")
+    page.fill("#sr-n", "2")
+    page.click("button:has-text('Enlarge')")
+    tile = page.locator("[data-ref=enlargements] .tile img[src]")
+    tile.first.wait_for(timeout=60_000)
+    caption = page.locator("[data-ref=enlargements] figcaption").first.inner_text()
+    size = f"{top['width']} × {top['height']} → {2 * top['width']} × {2 * top['height']} px"
+    assert caption == f"×2: {size}, 2 versions"
+    natural = page.evaluate("document.querySelector('[data-ref=enlargements] img').naturalWidth")
+    assert natural == 2 * top["width"]
+    (job,) = stack.api("GET", f"/v1/jobs?model_id={model['id']}&kind=super_resolve").json()["data"]
+    assert job["state"] == "succeeded" and len(job["result"]["files"]) == 2
+    page.screenshot(path=shots / "super-resolution.png", full_page=True)
+
+    page.fill("#sr-factor", "0.5")  # below the range: the service's problem shows next to the field
+    page.click("button:has-text('Enlarge')")
+    error = page.locator("[data-ref=sr-form] [data-error-for=factor]")
+    error.wait_for()
+    assert "factor" in error.inner_text() or "greater" in error.inner_text()
+
+
 def test_harmonize_by_placing_an_object_and_painting_a_mask(page: Any, stack: Stack, shots: Path) -> None:
     model_id = trained_model(stack, "harmonization")
     sign_in(page, stack, f"#/models/{model_id}")

@@ -216,3 +216,37 @@ def test_animation_and_checkpoint_download_through_a_real_worker(
     assert len(drawn) == 3 and offline.config.mode == "animation"
     with Image.open(drawn[0]) as sample:
         assert sample.size == (width, height)
+
+
+def test_super_resolution_through_a_real_worker(
+    celery_worker: Path, make_client: Any, settings: Any, redis_url: str, caller: Any
+) -> None:
+    """A model trained with its SR head in the same job, then enlarged x2 and downloaded."""
+    client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
+    created = client.post(
+        "/v1/models",
+        headers=caller.headers,
+        data={"preset": "quick", "train_stages": "2", "iters_per_stage": "5", "max_size": "32", "seed": "6",
+              "sr_factor": "2", "sr_iters": "5"},
+        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
+    )  # fmt: skip
+    assert created.status_code == 202, created.text
+    model = wait_for(client, created.headers["location"], caller.headers, celery_worker)
+    assert model["state"] == "succeeded", model["error"]
+    assert model["sr_head"]["sr_train"] == 2.0 and model["progress"]["num_stages"] == 3
+
+    enlarged = client.post(
+        f"/v1/models/{model['id']}/super-resolutions",
+        headers={**caller.headers, "Prefer": "wait=60"},
+        json={"factor": 2, "n": 2, "seed": 4},
+    )
+    assert enlarged.status_code in (200, 202), enlarged.text
+    job = wait_for(client, enlarged.headers["location"], caller.headers, celery_worker)
+    assert job["kind"] == "super_resolve" and job["state"] == "succeeded", job["error"]
+    result = job["result"]
+    assert (result["input_width"], result["input_height"]) == (32, 27) and result["passes"] == 3
+    assert [f["name"] for f in result["files"]] == ["super_resolution_0.png", "super_resolution_1.png"]
+    for file in result["files"]:
+        with Image.open(io.BytesIO(httpx.get(file["url"]).content)) as image:  # presigned
+            image.load()
+            assert image.format == "PNG" and image.size == (64, 54) == (result["width"], result["height"])

@@ -99,3 +99,33 @@ def test_harmonize_with_fine_tuning(tmp_path: Path) -> None:
         by_composite[composite] = Image.open(args[-1]).convert("RGB")
     assert by_composite["detail"].size == by_composite["render"].size == (60, 50)
     assert by_composite["detail"].tobytes() != by_composite["render"].tobytes()
+
+
+def test_train_with_sr_head_then_super_resolve(tmp_path: Path) -> None:
+    source = tmp_path / "scene.png"
+    source.write_bytes(encode(gradient(48, 40), "PNG"))
+    model_dir = tmp_path / "model"
+    tiny = ["--stages", "2", "--iters", "2", "--max-size", "32", "--min-size", "16"]
+    sr = ["--sr", "--sr-preset", "tiny", "--sr-iters", "2", "--sr-factor", "2"]
+    assert main(["--device", "cpu", "train", str(source), "--out", str(model_dir), *tiny, *sr]) == 0
+    assert (model_dir / "sr_head.safetensors").exists()
+
+    big = tmp_path / "big.png"
+    assert main(["--device", "cpu", "super-resolve", str(model_dir), "--factor", "4", "--out", str(big)]) == 0
+    assert Image.open(big).size == (128, 108)  # the 32x27 top image x4
+    assert main(["super-resolve", str(model_dir), "--out", str(tmp_path / "v.png"), "-n", "2"]) == 0
+    assert Image.open(tmp_path / "v_1.png").size == (64, 54)  # default factor: the head's x2
+
+    retrain = ["train-sr", str(model_dir), "--factor", "3", "--preset", "tiny", "--iters", "2"]
+    assert main(["--device", "cpu", *retrain]) == 0
+    assert main(["super-resolve", str(model_dir), "--factor", "9", "--out", str(big)]) == 2  # out of range
+
+
+def test_super_resolve_without_a_head_says_how_to_train_one(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "scene.png"
+    source.write_bytes(encode(gradient(48, 40), "PNG"))
+    model_dir = tmp_path / "model"
+    tiny = ["--stages", "2", "--iters", "1", "--max-size", "32", "--min-size", "16"]
+    assert main(["--device", "cpu", "train", str(source), "--out", str(model_dir), *tiny]) == 0
+    assert main(["super-resolve", str(model_dir), "--out", str(tmp_path / "big.png")]) == 2
+    assert "train-sr" in capsys.readouterr().err

@@ -466,6 +466,8 @@ def test_api_answers_503_while_postgres_or_storage_is_down(env: Env, receiver: A
             ("GET", f"/v1/models/{model_id}/input", {}),
             ("GET", f"/v1/models/{model_id}/stages/0/preview", {}),
             ("DELETE", f"/v1/models/{model_id}/samples/{new_id('smp')}", {}),
+            ("POST", f"/v1/models/{model_id}/sr-head", {"json": {}}),
+            ("POST", f"/v1/models/{model_id}/super-resolutions", {"json": {"factor": 2}}),
             ("GET", "/metrics", {}),
         ]
         env.pg.stop("immediate")

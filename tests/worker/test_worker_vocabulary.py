@@ -53,7 +53,7 @@ def test_modes_presets_and_composites_are_the_engines() -> None:
     assert enum_of(ModelCreate, "mode") == set(engine.MODES)
     assert enum_of(ModelCreate, "preset") == set(engine.PRESETS)
     assert enum_of(HarmonizationCreate, "composite") == set(engine.COMPOSITES)
-    assert HarmonizationCreate().composite == vocabulary.DEFAULT_COMPOSITE
+    assert HarmonizationCreate.model_fields["composite"].default == vocabulary.DEFAULT_COMPOSITE
 
 
 def test_stage_indexes_stop_below_the_largest_model() -> None:
@@ -82,3 +82,24 @@ def test_service_limits_sit_inside_the_engines() -> None:
 def test_every_output_file_has_a_media_type() -> None:
     outputs = vocabulary.JOB_FILE_NAMES - {vocabulary.NAIVE_FILE, vocabulary.MASK_FILE}
     assert outputs == set(vocabulary.MEDIA_TYPES)
+
+
+def test_super_resolution_bounds_are_the_engines() -> None:
+    from api.schemas import SRHeadCreate, SuperResolutionCreate
+    from core.settings import Settings
+    from engine import srmath
+    from engine.sr.inference import MAX_VARIANTS
+
+    for schema, field in (
+        (ModelCreate, "sr_factor"),
+        (SRHeadCreate, "factor"),
+        (SuperResolutionCreate, "factor"),
+    ):
+        assert bounds(schema, field) == (srmath.SR_FACTOR_MIN, srmath.SR_FACTOR_MAX), schema
+    assert SRHeadCreate.model_fields["factor"].default == srmath.SR_FACTOR_DEFAULT
+    assert Settings.model_fields["max_sr_output_pixels"].default == srmath.MAX_OUTPUT_PIXELS
+    assert (
+        bounds(SuperResolutionCreate, "n") == (1, vocabulary.SR_VARIANTS_MAX)
+        and vocabulary.SR_VARIANTS_MAX <= MAX_VARIANTS
+    )
+    assert set(vocabulary.SR_MODES) <= set(engine.MODES)

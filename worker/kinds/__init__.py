@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.models import Job, JobKind, JobState, Model
-from worker.kinds import animate, harmonize, sample, train
+from worker.kinds import animate, harmonize, sample, super_resolve, train, train_sr_head
 from worker.runtime import WorkerContext
 
 
@@ -22,4 +22,6 @@ RUNNERS: dict[JobKind, Runner] = {
     JobKind.SAMPLE: sample.run,
     JobKind.HARMONIZE: harmonize.run,
     JobKind.ANIMATE: animate.run,
+    JobKind.TRAIN_SR_HEAD: train_sr_head.run,
+    JobKind.SUPER_RESOLVE: super_resolve.run,
 }

@@ -358,16 +358,114 @@ export function renderModel(view, modelId, context) {
     }
   });
 
+  // --- super-resolution -----------------------------------------------------------------------------------------
+  const srSection = ref(root, "sr-section");
+  const srForm = ref(root, "sr-form");
+  const srHeadForm = ref(root, "sr-head-form");
+  const enlargements = ref(root, "enlargements");
+  const srFactor = ref(root, "sr-factor");
+  const srN = ref(root, "sr-n");
+  const srNoise = ref(root, "sr-noise");
+  for (const input of [srFactor, ref(root, "sr-head-factor")]) {
+    input.min = vocabulary.limits.sr_factor.min;
+    input.max = vocabulary.limits.sr_factor.max;
+  }
+  srN.min = vocabulary.limits.sr_variants.min;
+  srN.max = vocabulary.limits.sr_variants.max;
+  srNoise.min = vocabulary.limits.sr_noise_scale.min;
+  srNoise.max = vocabulary.limits.sr_noise_scale.max;
+  const describeNoise = () => (ref(root, "sr-noise-out").textContent = `${Number(srNoise.value).toFixed(1)}×`);
+  srNoise.addEventListener("input", describeNoise);
+  describeNoise();
+
+  function renderSuperResolution() {
+    const head = model.sr_head;
+    srSection.hidden = !vocabulary.sr_modes.includes(model.params.mode || "generation");
+    srHeadForm.hidden = Boolean(head);
+    srForm.hidden = !head;
+    ref(root, "sr-about").textContent = head
+      ? `Its head was trained for ×${head.sr_train} (${head.passes} passes); this model's image enlarges up to ×${head.max_factor}. The detail is invented: plausible, not the true one.`
+      : "This model has no super-resolution head yet: train one (about one more stage of training), then enlarge its image.";
+    if (head && srFactor.value === "") srFactor.value = String(Math.min(head.sr_train, head.max_factor));
+  }
+
+  async function loadEnlargements() {
+    try {
+      const page = await getJSON(`/v1/jobs?${query({ model_id: modelId, kind: "super_resolve", limit: 12 })}`);
+      if (left) return;
+      enlargements.replaceChildren(...page.data.map(enlargementTile));
+    } catch (error) {
+      fail(ref(root, "sr-error"), error, "The enlargements could not be listed.");
+    }
+  }
+
+  function enlargementTile(job) {
+    const tile = el("li", { class: "tile", dataset: { jobId: job.id } });
+    const label = `×${job.params.factor}`;
+    if (job.state !== "succeeded") {
+      tile.append(el("p", { class: job.state === "failed" ? "error-text" : "hint" }, `${label}: ${job.state}${job.error ? `: ${job.error}` : ""}`));
+      return tile;
+    }
+    const r = job.result;
+    const file = r.files[0];
+    const img = el("img", { alt: `Enlarged ${label}: ${r.width} × ${r.height} px`, width: r.width, height: r.height });
+    show(file.url).then((url) => (img.src = url)).catch((error) => fail(ref(root, "sr-error"), error, "An enlargement could not be loaded."));
+    const download = el("button", { type: "button", class: "secondary small", "aria-label": `Download enlargement ${shortId(job.id)}` }, "Download");
+    download.addEventListener("click", async () => saveAs(await show(file.url), `${job.id}-${file.name}`));
+    const versions = r.files.length > 1 ? `, ${r.files.length} versions` : "";
+    const warned = r.warnings.length ? " (a step the head was not trained for)" : "";
+    const caption = `${label}: ${r.input_width} × ${r.input_height} → ${r.width} × ${r.height} px${versions}${warned}`;
+    tile.append(el("figure", {}, img, el("figcaption", {}, caption)), el("div", { class: "tile-actions" }, download));
+    return tile;
+  }
+
+  async function runJob(form, button, status, errorBox, path, body, working) {
+    clearErrors(form);
+    button.disabled = true;
+    status.textContent = working;
+    try {
+      const job = await postJSON(`${base}/${path}`, body);
+      const poller = poll(`/v1/jobs/${job.id}`, () => {});
+      pollers.push(poller);
+      const done = await poller.done;
+      if (!done || left) return null;
+      if (done.state !== "succeeded") throw new ApiError({ title: `The job ${done.state}.`, detail: done.error || "" });
+      status.textContent = "Done.";
+      return done;
+    } catch (error) {
+      status.textContent = "";
+      if (!left) showProblemInForm(form, error, errorBox);
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  srHeadForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { factor: Number(ref(root, "sr-head-factor").value) };
+    const done = await runJob(srHeadForm, ref(root, "sr-head-train"), ref(root, "sr-head-status"), ref(root, "sr-head-error"), "sr-head", body, "Training the head…");
+    if (!done) return;
+    model = await getJSON(base);
+    if (!left) renderSuperResolution();
+  });
+
+  srForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { factor: Number(srFactor.value), n: Number(srN.value), noise_scale: Number(srNoise.value) };
+    const done = await runJob(srForm, ref(root, "sr-run"), ref(root, "sr-status"), ref(root, "sr-error"), "super-resolutions", body, "Enlarging…");
+    if (done) enlargements.prepend(enlargementTile(done));
+  });
+
   // --- once trained --------------------------------------------------------------------------------------------
   function showTrained() {
     ref(root, "gallery-section").hidden = false;
     ref(root, "animations-section").hidden = false;
-    // HOOK(super-resolution): wire the super-resolution section here (see index.html) once
-    // POST /v1/models/{id}/super-resolutions is on main.
-    if (vocabulary.job_kinds.includes("super_resolve")) root.querySelector('[data-hook="super-resolution"]').hidden = false;
     renderHead();
+    renderSuperResolution();
     loadGallery(false);
     loadAnimations();
+    loadEnlargements();
   }
 
   async function loadTop() {

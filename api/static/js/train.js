@@ -41,9 +41,9 @@ export function renderNew(view, context) {
   setBounds(fields.max_size, limits.image_size);
   setBounds(fields.min_size, limits.image_size);
   fields.seed.max = limits.seed_max;
-  // HOOK(super-resolution): `sr_factor` appears once the service runs `super_resolve` jobs; it is neither
-  // enabled nor sent until its calls are wired (see the HOOK comment in index.html).
-  if (vocabulary.job_kinds.includes("super_resolve")) root.querySelector('[data-hook="sr_factor"]').hidden = false;
+  const srFactor = ref(root, "sr_factor");
+  srFactor.min = vocabulary.limits.sr_factor.min;
+  srFactor.max = vocabulary.limits.sr_factor.max;
 
   function describeChoices() {
     const chosen = vocabulary.presets.find((p) => p.name === preset.value);
@@ -51,6 +51,10 @@ export function renderNew(view, context) {
     ref(root, "preset-help").textContent = `${sentence(chosen.description)} For ${mode.value}: ${config.train_stages} stages × ${config.iters_per_stage} iterations, up to ${config.max_size} px.`;
     ref(root, "mode-help").textContent = sentence(vocabulary.modes.find((m) => m.name === mode.value).description);
     for (const name of ["train_stages", "iters_per_stage", "max_size", "min_size"]) fields[name].placeholder = String(config[name]);
+    // a head is trained on models whose samples show the scene (not harmonization or editing)
+    const srField = ref(root, "sr-field");
+    srField.hidden = !vocabulary.sr_modes.includes(mode.value);
+    if (srField.hidden) srFactor.value = "";
   }
   describeChoices();
 
@@ -148,6 +152,7 @@ export function renderNew(view, context) {
     data.append("preset", preset.value);
     data.append("mode", mode.value);
     for (const name of NUMBER_FIELDS) if (fields[name].value !== "") data.append(name, fields[name].value);
+    if (srFactor.value !== "") data.append("sr_factor", srFactor.value);
     start.disabled = true;
     start.textContent = "Uploading…";
     try {

@@ -117,7 +117,7 @@ def test_a_job_given_back_keeps_its_attempt_and_resumes(db: Any, caller: Any) ->
         row = session.get_one(Job, job_id)
         assert (row.state, row.attempts, row.given_back) == (JobState.QUEUED, 1, 1)
         assert row.unavailable_since is not None
-        types = [e.type for e in session.query(JobEvent).filter_by(job_id=job_id)]
+        types = [e.type for e in session.query(JobEvent).filter_by(job_id=job_id).order_by(JobEvent.id)]
         assert types[-1] == "given_back"
     again = _claimed(db, job_id)  # not out of attempts: the given-back one did not count
     assert (again.attempts, jobs.counted_attempts(again)) == (2, 1)

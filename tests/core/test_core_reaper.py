@@ -39,7 +39,9 @@ def _job(db: Any, job_id: str) -> Job:
 
 def _events(db: Any, job_id: str) -> list[str]:
     with db.read() as session:
-        return list(session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id)))
+        return list(
+            session.scalars(select(JobEvent.type).where(JobEvent.job_id == job_id).order_by(JobEvent.id))
+        )
 
 
 def test_stale_job_is_requeued_and_its_task_sent_again(db: Any, caller: Any, settings: Any) -> None:

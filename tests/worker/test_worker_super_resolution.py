@@ -133,7 +133,9 @@ def test_a_head_trained_later_by_a_job_of_its_own(
         trained.sr_head is not None and trained.sr_head["sr_train"] == 4.0 and trained.sr_head["passes"] == 6
     )
     with db.read() as session:
-        types = list(session.scalars(select(JobEvent.type).where(JobEvent.job_id == job.id)))
+        types = list(
+            session.scalars(select(JobEvent.type).where(JobEvent.job_id == job.id).order_by(JobEvent.id))
+        )
     assert types[0] == "queued" and types[-1] == "succeeded"
     enlarged = super_resolve(db, storage, settings, trained)  # the head's own x4 by default
     assert decoded_sizes(storage, enlarged) == [(128, 108)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Mode = Literal["generation", "retarget", "animation", "harmonization", "editing"]
 MODES: tuple[Mode, ...] = ("generation", "retarget", "animation", "harmonization", "editing")
@@ -27,8 +27,32 @@ IMAGE_SIZE_RANGE = (16, 1024)  # min_size and max_size, px
 REQUEST_FIELDS = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
 
 
+class JsonConfig:
+    """`replace`, and a JSON round trip (checkpoints store configs as JSON) for the engine's frozen configs:
+    tuples travel as lists, and an unknown field is an error, never silently dropped."""
+
+    WHAT = "config"  # for the error message
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown {cls.WHAT} fields: {sorted(unknown)}")
+        values = {name: tuple(value) if isinstance(value, list) else value for name, value in data.items()}
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
+    WHAT = "training config"
     mode: Mode = "generation"  # decides the pyramid, the noise shapes and the stage-0 input
     train_stages: int = 6  # number of pyramid stages, coarsest to the full (max_size) image
     iters_per_stage: int = 2000  # optimisation steps at every stage
@@ -89,25 +113,6 @@ class TrainConfig:
     def feature_noise(self) -> bool:
         """Generation/animation feed padded 64-channel noise and enlarge-then-crop (spec §2)."""
         return self.mode in ("generation", "animation")
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
-        values = dict(data)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
 
     @classmethod
     def for_mode(cls, mode: Mode, **overrides: Any) -> TrainConfig:

@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from engine.config import JsonConfig
 from engine.srmath import SR_FACTOR_DEFAULT, SR_FACTOR_MAX, SR_FACTOR_MIN
 
 SRPreset = Literal["paper", "quick", "tiny"]
@@ -20,7 +20,8 @@ DiscriminatorInit = Literal["model", "fresh"]
 
 
 @dataclass(frozen=True)
-class SRConfig:
+class SRConfig(JsonConfig):
+    WHAT = "SR head config"
     sr_train: float = SR_FACTOR_DEFAULT  # the head learns the step of this factor: sr_train^(1/K)
     iterations: int = 2000  # SinGAN's iterations per scale
     alpha: float = 100.0  # reconstruction weight; SinGAN SR's (plain training uses 10)
@@ -69,25 +70,6 @@ class SRConfig:
     @property
     def num_convs(self) -> int:
         return self.body_layers + 2
-
-    def replace(self, **changes: Any) -> SRConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SRConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown SR head config fields: {sorted(unknown)}")
-        values = dict(data)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
 
     @classmethod
     def preset(cls, name: SRPreset, **overrides: Any) -> SRConfig:

@@ -21,6 +21,12 @@ def test_ids_are_time_ordered_and_safe_in_keys() -> None:
     assert not is_valid_id("mdl_../../etc") and not is_valid_id("MDL_" + "0" * 28)
 
 
+def test_ids_made_in_the_same_millisecond_keep_their_creation_order() -> None:
+    ids = [new_id("job") for _ in range(5000)]  # thousands share a millisecond
+    assert len({i[4:16] for i in ids}) < len(ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
 def test_settings_refuse_a_visibility_timeout_shorter_than_a_job() -> None:
     with pytest.raises(ValidationError, match="visibility_timeout_s"):
         get_settings(visibility_timeout_s=3600, task_time_limit_s=7200)

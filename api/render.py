@@ -36,8 +36,9 @@ from core.kind_rules import top_stage_size
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, Sample
 from core.results import job_file_key, job_file_names
 from core.settings import Settings
+from core.sr_limits import sr_max_factor
 from core.storage import Storage, stage_preview_key
-from core.training import Pyramid, training_config
+from core.training import Pyramid, resolve_training
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
 
 # the harmonize routes that came before /files/{name}: their URLs stay what clients already use
@@ -66,7 +67,7 @@ def sr_head_read(model: Model, max_output_pixels: int) -> SRHeadRead | None:
         passes=head["passes"],
         noise_amp=head["noise_amp"],
         iterations=head["iterations"],
-        max_factor=v.sr_max_factor(height, width, max_output_pixels),
+        max_factor=sr_max_factor(height, width, max_output_pixels),
     )
 
 
@@ -215,7 +216,7 @@ def pyramid_read(width: int, height: int, pyramid: Pyramid) -> PyramidRead:
         image=ImageInfo(width=width, height=height),
         top=stages[-1],
         stages=stages,
-        train_config=pyramid.config.to_dict(),
+        train_config=pyramid.config,
     )
 
 
@@ -227,7 +228,7 @@ def vocabulary_read(settings: Settings) -> VocabularyRead:
         PresetRead(
             name=preset,
             description=v.PRESET_DESCRIPTIONS[preset],
-            modes={mode: training_config({"preset": preset, "mode": mode}).to_dict() for mode in v.MODES},
+            modes={mode: resolve_training({"preset": preset, "mode": mode}) for mode in v.MODES},
             fine_tune_iters=v.FINE_TUNE_ITERS_DEFAULT[preset],
         )
         for preset in v.PRESETS

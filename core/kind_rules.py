@@ -20,10 +20,9 @@ from core.errors import Conflict, InvalidImage, InvalidParameter, NotFound, Outp
 from core.images import ValidImage
 from core.models import JobKind, JobState, Model, Sample
 from core.settings import Settings
-from core.training import training_config
-from engine.config import TrainConfig
-from engine.geometry import check_image_size, stage_sizes
-from engine.srmath import sr_max_factor, sr_request_problems
+from core.sr_limits import sr_max_factor, sr_request_problems
+from core.training import check_image_size, resolve_training
+from core.training import top_stage_size as config_top_size
 
 Params = dict[str, Any]
 
@@ -81,8 +80,7 @@ def check_stage_index(model: Model, field: str, value: int) -> None:
 
 def top_stage_size(model: Model) -> tuple[int, int]:
     """(H, W) the model renders at: its training image fitted into max_size, as the engine computed it."""
-    cfg = TrainConfig.from_dict(model.train_config or {})
-    return stage_sizes(model.image_height, model.image_width, cfg)[-1]
+    return config_top_size(model.image_height, model.image_width, model.train_config or {})
 
 
 class TrainRules:
@@ -94,16 +92,16 @@ class TrainRules:
         self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
     ) -> Params:
         try:
-            cfg = training_config(params)
+            config = resolve_training(params)
         except ValueError as e:
             raise InvalidParameter(str(e), errors=[{"loc": ["body"], "msg": str(e)}]) from e
         image = uploads["image"]
         try:
-            check_image_size(image.height, image.width, cfg)
+            check_image_size(image.height, image.width, config)
         except ValueError as e:
             raise InvalidImage(str(e), errors=[{"loc": ["body", "image"], "msg": str(e)}]) from e
         if params.get("sr_factor") is not None:
-            check_sr_mode(cfg.mode, "sr_factor")
+            check_sr_mode(config["mode"], "sr_factor")
         elif params.get("sr_iters") is not None:
             raise invalid(
                 "sr_iters", "sr_iters is only used with sr_factor (which trains a super-resolution head)"

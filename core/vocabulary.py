@@ -1,49 +1,29 @@
 """The service's words, in one place: modes, presets, limits, job result file names.
 
-Training's words belong to the engine (`engine.config`, torch-free, imported from there so they cannot
-drift); the rest are the service's own choices, tighter than the engine's where a request must stay cheap.
-API schemas, core's validation and the worker read them from here. `tests/worker/test_worker_vocabulary.py`
-holds the API's published bounds to what the engine really accepts.
+core/ never imports the engine (architecture.md: the API image installs no torch, and core is shared by it),
+so the engine's words a request is checked against are written here again: modes, presets, the bounds of a
+training config, SinGAN's super-resolution limits. `tests/worker/test_worker_vocabulary.py` (the worker's
+tests may import both) holds every one of them, and `core/training.py`'s and `core/sr_limits.py`'s rules,
+to the engine's, so a drift is a red test. The rest are the service's own choices, tighter than the engine's
+where a request must stay cheap.
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-from engine.config import (
-    COMPOSITES,
-    DEFAULT_COMPOSITE,
-    IMAGE_SIZE_RANGE,
-    ITERS_PER_STAGE_RANGE,
-    MODES,
-    PRESETS,
-    TRAIN_STAGES_RANGE,
-    Composite,
-    Mode,
-    Preset,
-)
-from engine.srmath import MAX_OUTPUT_PIXELS as ENGINE_SR_MAX_OUTPUT_PIXELS
-from engine.srmath import MAX_OUTPUT_SIDE as ENGINE_SR_MAX_OUTPUT_SIDE
-from engine.srmath import SR_FACTOR_DEFAULT as ENGINE_SR_FACTOR_DEFAULT
-from engine.srmath import SR_FACTOR_MAX as ENGINE_SR_FACTOR_MAX
-from engine.srmath import SR_FACTOR_MIN as SR_FACTOR_MIN_EXCLUSIVE
-from engine.srmath import SR_MODES as ENGINE_SR_MODES
-from engine.srmath import STEP_WARNING as ENGINE_SR_STEP_WARNING
-from engine.srmath import sr_max_factor
-
-__all__ = [
-    "COMPOSITES",
-    "DEFAULT_COMPOSITE",
-    "IMAGE_SIZE_RANGE",
-    "ITERS_PER_STAGE_RANGE",
-    "MODES",
-    "PRESETS",
-    "TRAIN_STAGES_RANGE",
-    "Composite",
-    "Mode",
-    "Preset",
-    "sr_max_factor",
-]
+# --- the engine's words (engine/config.py, engine/srmath.py) -------------------------------------------------
+Mode = Literal["generation", "retarget", "animation", "harmonization", "editing"]
+MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation", "harmonization", "editing")
+Preset = Literal["paper", "quick"]
+PRESETS: Final[tuple[Preset, ...]] = ("paper", "quick")
+Composite = Literal["detail", "render"]  # how a harmonization is blended into the naive image
+COMPOSITES: Final[tuple[Composite, ...]] = ("detail", "render")
+DEFAULT_COMPOSITE: Final[Composite] = "detail"
+TRAIN_STAGES_RANGE: Final = (2, 12)
+ITERS_PER_STAGE_RANGE: Final = (1, 20000)
+IMAGE_SIZE_RANGE: Final = (16, 1024)  # min_size and max_size, px
+REQUEST_FIELDS: Final = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
 
 # --- training (POST /v1/models) ----------------------------------------------------------------------------
 PRESET_DESCRIPTIONS: Final[dict[Preset, str]] = {
@@ -84,14 +64,12 @@ ANIMATION_FPS_RANGE: Final = (1.0, 50.0)
 ANIMATION_MAX_FRAME_PIXELS: Final = 40_000_000
 
 # --- super-resolution (SR heads, POST /v1/models/{id}/super-resolutions) ------------------------------------
-# SinGAN's schedule and limits are the engine's (engine.srmath, torch-free): imported, never copied.
-SR_FACTOR_MIN: Final = SR_FACTOR_MIN_EXCLUSIVE  # exclusive: a factor must be larger
-SR_FACTOR_MAX: Final = ENGINE_SR_FACTOR_MAX
-SR_FACTOR_DEFAULT: Final = ENGINE_SR_FACTOR_DEFAULT
-SR_MAX_OUTPUT_SIDE: Final = ENGINE_SR_MAX_OUTPUT_SIDE
-SR_MAX_OUTPUT_PIXELS: Final = ENGINE_SR_MAX_OUTPUT_PIXELS  # the default of the setting max_sr_output_pixels
-SR_STEP_WARNING: Final = ENGINE_SR_STEP_WARNING
-SR_MODES: Final[tuple[Mode, ...]] = ENGINE_SR_MODES  # the modes a head can be trained on
+SR_FACTOR_MIN: Final = 1.0  # exclusive: a factor must be larger
+SR_FACTOR_MAX: Final = 8.0  # x8 is 9 passes
+SR_FACTOR_DEFAULT: Final = 4.0  # SinGAN's
+SR_MAX_OUTPUT_SIDE: Final = 4096
+SR_MAX_OUTPUT_PIXELS: Final = 4_194_304  # 2048², the default of the setting max_sr_output_pixels
+SR_MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation")  # modes a head is trained on
 SR_HEAD_ITERS_RANGE: Final = (1, 20000)
 SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the same enlargement
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude

@@ -7,60 +7,19 @@ samples = engine.sample(model, n=16, rng=engine.make_rng(1, "cuda"))  # [16, 3, 
 blob = engine.checkpoint.to_bytes(model)
 head = engine.train_sr_head(model, engine.SRConfig.preset("paper"), rng=engine.make_rng(2, "cuda"))
 big = engine.super_resolve(model, head, 4.0, rng=engine.make_rng(3, "cuda"))  # [1, 3, 4h, 4w]
-
-The names below are imported on first use, not when the package is: `engine.config`, `engine.geometry` and `engine.srmath`
-need no torch, so the service's API process (which never loads torch) can validate requests with the
-engine's own rules by importing just those modules.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from engine import checkpoint
-    from engine.config import COMPOSITES, MODES, PRESETS, TrainConfig
-    from engine.fast import CapturedSampler, FastOptions
-    from engine.geometry import stage_sizes
-    from engine.harmonization import fine_tune, harmonize
-    from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
-    from engine.model import TrainedModel
-    from engine.noise import make_rng
-    from engine.sampling import animate, reconstruct, sample
-    from engine.sr import SR_PRESETS, SRConfig, SRHead, super_resolve, train_sr_head
-    from engine.training import Progress, TrainingCanceled, train
-
-_HOME = {
-    "COMPOSITES": "engine.config",
-    "MODES": "engine.config",
-    "PRESETS": "engine.config",
-    "TrainConfig": "engine.config",
-    "CapturedSampler": "engine.fast",
-    "FastOptions": "engine.fast",
-    "stage_sizes": "engine.geometry",
-    "fine_tune": "engine.harmonization",
-    "harmonize": "engine.harmonization",
-    "frames_to_animation": "engine.image",
-    "frames_to_gif": "engine.image",
-    "grid": "engine.image",
-    "load_image": "engine.image",
-    "to_png_bytes": "engine.image",
-    "TrainedModel": "engine.model",
-    "make_rng": "engine.noise",
-    "animate": "engine.sampling",
-    "reconstruct": "engine.sampling",
-    "sample": "engine.sampling",
-    "SR_PRESETS": "engine.sr",
-    "SRConfig": "engine.sr",
-    "SRHead": "engine.sr",
-    "super_resolve": "engine.sr",
-    "train_sr_head": "engine.sr",
-    "Progress": "engine.training",
-    "TrainingCanceled": "engine.training",
-    "train": "engine.training",
-}
-_SUBMODULES = ("checkpoint",)
+from engine import checkpoint
+from engine.config import COMPOSITES, MODES, PRESETS, TrainConfig
+from engine.fast import CapturedSampler, FastOptions
+from engine.geometry import stage_sizes
+from engine.harmonization import fine_tune, harmonize
+from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
+from engine.model import TrainedModel
+from engine.noise import make_rng
+from engine.sampling import animate, reconstruct, sample
+from engine.sr import SR_PRESETS, SRConfig, SRHead, super_resolve, train_sr_head
+from engine.training import Progress, TrainingCanceled, train
 
 __all__ = [
     "COMPOSITES",
@@ -92,18 +51,3 @@ __all__ = [
     "train",
     "train_sr_head",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"engine.{name}")
-    elif name in _HOME:
-        value = getattr(importlib.import_module(_HOME[name]), name)
-    else:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    globals()[name] = value  # later lookups (and monkeypatching) see a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__

@@ -19,7 +19,8 @@ PRESETS: tuple[Preset, ...] = ("paper", "quick")
 Composite = Literal["detail", "render"]
 COMPOSITES: tuple[Composite, ...] = ("detail", "render")
 DEFAULT_COMPOSITE: Composite = "detail"
-# Bounds every config is checked against (`TrainConfig.problems`); the service's API offers the same ones.
+# Bounds every config is checked against (`TrainConfig.problems`); the service's core.vocabulary repeats them
+# (and tests/worker/test_worker_vocabulary.py holds the two together).
 TRAIN_STAGES_RANGE = (2, 12)
 ITERS_PER_STAGE_RANGE = (1, 20000)
 IMAGE_SIZE_RANGE = (16, 1024)  # min_size and max_size, px

@@ -1,7 +1,8 @@
 """Pyramid geometry without torch: how many stages, at which sizes (spec §1).
 
-Pure Python on purpose: the service's API process (which never imports torch) refuses an upload that could
-never train with exactly the rule the engine trains with (`check_image_size`).
+Sizes only, no pixels: the pyramid builder (`engine/pyramid.py`) and anyone asking "will this image train?"
+(`check_image_size`, also the CLI's) share it. The service's core writes this rule again (core/training.py),
+held to it by a test.
 
 Generation-like modes place their stages on a log-spaced schedule (more of them at low resolution than a
 geometric pyramid would); harmonization keeps the plain geometric one.

@@ -1,4 +1,4 @@
-"""The API process: no torch (only the engine's torch-free vocabulary), OpenAPI with examples, probes."""
+"""The API process: no torch, no engine, no worker; OpenAPI complete with examples; health probes."""
 
 from __future__ import annotations
 
@@ -29,9 +29,7 @@ def test_api_process_never_imports_torch(settings: Any) -> None:
         [sys.executable, "-c", NO_TORCH_SCRIPT], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    heavy = result.stdout.strip().rsplit("HEAVY=", 1)[1].split(",")
-    # only the engine's torch-free vocabulary (its package init imports nothing until asked)
-    assert set(heavy) <= {"", "engine", "engine.config", "engine.geometry", "engine.srmath"}, result.stdout
+    assert "HEAVY=\n" in result.stdout or result.stdout.strip().endswith("HEAVY="), result.stdout
 
 
 def test_openapi_lists_every_route_with_examples(client: Any) -> None:

@@ -15,11 +15,11 @@ from core.ids import new_id
 from core.images import validate_image
 from core.models import Job, JobKind, JobState, Model, Sample
 from core.storage import LocalStorage, checkpoint_key, sample_key, stage_preview_key
-from core.training import training_config
 from core.vocabulary import MODES, PRESETS
 from engine.config import TrainConfig
 from engine.geometry import stage_sizes
 from tests.service_fixtures import object_keys, scene_image
+from worker.kinds.train import training_config
 
 PROBLEM = "application/problem+json"
 

@@ -21,8 +21,8 @@ from core.models import Job, JobEvent, JobKind, JobState, Model, WebhookDelivery
 from core.results import job_file_key
 from core.services import Services
 from core.storage import job_object_key
-from core.training import training_config
 from tests.service_fixtures import Caller, RecordingQueue, object_keys, scene_image, submit_job
+from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 

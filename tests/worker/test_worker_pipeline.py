@@ -22,7 +22,6 @@ from core.keys import create_key, get_or_create_owner
 from core.models import Job, JobEvent, JobKind, JobState, Model, Sample, WebhookDelivery, utcnow
 from core.services import Services
 from core.storage import checkpoint_key, input_key, stage_key, stage_preview_key
-from core.training import training_config
 from core.vocabulary import SAMPLE_BATCH
 from engine.geometry import stage_sizes
 from tests.service_fixtures import (
@@ -35,6 +34,7 @@ from tests.service_fixtures import (
 )
 from worker import tasks
 from worker.artifacts import sample_in_batches
+from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 

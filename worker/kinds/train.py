@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import engine
 from core import jobs
 from core.models import Job, JobState, Model
 from core.storage import ObjectNotFound, checkpoint_key, sr_head_key, stage_key, stage_preview_key
-from core.training import training_config  # the same mapping the API checked the upload with
+from engine.config import REQUEST_FIELDS
 from worker import outcomes
 from worker.artifacts import sample_in_batches, sr_head_config, store_samples, store_sr_head
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter
@@ -23,6 +24,15 @@ log = logging.getLogger(__name__)
 
 STAGE_PREVIEW_SEED_OFFSET = 2  # the model's seed trains, seed + 1 draws the final previews
 SR_HEAD_SEED_OFFSET = 3  # and seed + 3 trains its super-resolution head
+
+
+def training_config(params: Mapping[str, Any]) -> engine.TrainConfig:
+    """A train request's params -> the engine's config (`TrainConfig.requested`: the mapping the CLI uses;
+    the API checked the upload with core.training's transcription of it)."""
+    overrides = {name: params[name] for name in REQUEST_FIELDS if name in params}
+    return engine.TrainConfig.requested(
+        params.get("preset", "paper"), params.get("mode", "generation"), **overrides
+    )
 
 
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:

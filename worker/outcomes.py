@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from core import jobs
 from core.infra import StillUnavailable, is_unavailable, retry_unavailable, unavailable_dependency
 from core.models import Job, JobKind, JobState, Model
@@ -87,25 +89,28 @@ def _discard(ctx: WorkerContext, job: Job, owned_keys: Sequence[str], why: str, 
 
 
 def fail(ctx: WorkerContext, job: Job, reason: str) -> JobState:
-    def try_fail() -> bool:
-        with ctx.transaction() as uow:
-            won = jobs.fail(uow.session, job, reason, attempt=job.attempts)
-            uow.commit()
-        return won
-
-    won = ctx.retry(try_fail, "fail the job")
+    won = _fenced(ctx, "fail the job", lambda session: jobs.fail(session, job, reason, attempt=job.attempts))
     return JobState.FAILED if won else current_state(ctx, job.id)
 
 
 def finish_canceled(ctx: WorkerContext, job: Job) -> JobState:
-    def try_cancel() -> bool:
+    won = _fenced(
+        ctx, "mark the job canceled", lambda session: jobs.mark_canceled(session, job, attempt=job.attempts)
+    )
+    return JobState.CANCELED if won else current_state(ctx, job.id)
+
+
+def _fenced(ctx: WorkerContext, what: str, transition: Callable[[Session], bool]) -> bool:
+    """One state change of this attempt in its own unit of work (its webhook sent after the commit), tried
+    again while the database is unavailable. True when this attempt's write won."""
+
+    def attempt() -> bool:
         with ctx.transaction() as uow:
-            won = jobs.mark_canceled(uow.session, job, attempt=job.attempts)
+            won = transition(uow.session)
             uow.commit()
         return won
 
-    won = ctx.retry(try_cancel, "mark the job canceled")
-    return JobState.CANCELED if won else current_state(ctx, job.id)
+    return ctx.retry(attempt, what)
 
 
 def give_back(ctx: WorkerContext, job: Job, error: BaseException) -> JobState:

@@ -32,8 +32,9 @@ def run_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     if claimed is None:
         log.info("job not claimed (gone, taken or canceled)", extra={"job_id": job_id})
         return None
+    job = claimed
     try:
-        job, model = ctx.retry(lambda: _load(ctx, job_id), "load the job")
+        model = ctx.retry(lambda: _load_model(ctx, job), "load the job's model")
     except JobGone:
         return None
     except StillUnavailable as e:
@@ -76,14 +77,13 @@ def _claim(ctx: WorkerContext, job_id: str) -> Job | None:
     return ctx.retry(try_claim, "claim the job")
 
 
-def _load(ctx: WorkerContext, job_id: str) -> tuple[Job, Model]:
+def _load_model(ctx: WorkerContext, job: Job) -> Model:
     with ctx.db.read() as session:
-        job = session.get(Job, job_id)
-        model = session.get(Model, job.model_id) if job else None
-        if job is None or model is None:
-            raise JobGone(job_id)
-        session.expunge_all()
-    return job, model
+        model = session.get(Model, job.model_id)
+        if model is None:  # deleted between the claim and now
+            raise JobGone(job.id)
+        session.expunge(model)
+    return model
 
 
 def _run_guarded(ctx: WorkerContext, job: Job, model: Model) -> JobState:

@@ -144,23 +144,10 @@ def job_result_read(job: Job, storage: Storage, base_url: str) -> JobResultRead 
         JobFileRead(name=name, media_type=MEDIA_TYPES[name], url=job_file_url(job, name, storage, base_url))
         for name in names
     ]
-    facts = job.result or {}
     checkpoint = next((f.url for f in files if f.name == CHECKPOINT_FILE), None)
-    return JobResultRead(
-        url=files[0].url,
-        checkpoint_url=checkpoint,
-        files=files,
-        width=facts.get("width"),
-        height=facts.get("height"),
-        frames=facts.get("frames"),
-        input_width=facts.get("input_width"),
-        input_height=facts.get("input_height"),
-        factor=facts.get("factor"),
-        passes=facts.get("passes"),
-        step=facts.get("step"),
-        noise_amp=facts.get("noise_amp"),
-        warnings=list(facts.get("warnings", [])),
-    )
+    # the rest of `result` is facts about the output (an animation's frames, an enlargement's factor, ...)
+    facts = {name: value for name, value in (job.result or {}).items() if name not in ("attempt", "files")}
+    return JobResultRead(url=files[0].url, checkpoint_url=checkpoint, files=files, **facts)
 
 
 def job_read(session: Session, storage: Storage, job: Job, base_url: str) -> JobRead:

@@ -185,13 +185,14 @@ def unfinished_jobs(session: Session, owner_id: str) -> int:
     return int(session.scalar(query) or 0)
 
 
-def _too_many(unfinished: int, settings: Settings) -> TooManyJobs:
-    limit = settings.max_queued_jobs_per_owner
-    return TooManyJobs(
-        f"you have {unfinished} unfinished jobs (the limit is {limit}); wait for some to finish",
-        headers={"Retry-After": str(settings.queue_full_retry_after_s)},
-        limit=limit,
-    )
+def _require_room(session: Session, owner_id: str, settings: Settings) -> None:
+    unfinished, limit = unfinished_jobs(session, owner_id), settings.max_queued_jobs_per_owner
+    if unfinished >= limit:
+        raise TooManyJobs(
+            f"you have {unfinished} unfinished jobs (the limit is {limit}); wait for some to finish",
+            headers={"Retry-After": str(settings.queue_full_retry_after_s)},
+            limit=limit,
+        )
 
 
 def refuse_when_queue_full(
@@ -205,9 +206,7 @@ def refuse_when_queue_full(
         )
     ):
         return
-    unfinished = unfinished_jobs(session, owner_id)
-    if unfinished >= settings.max_queued_jobs_per_owner:
-        raise _too_many(unfinished, settings)
+    _require_room(session, owner_id, settings)
 
 
 def claim_queue_room(session: Session, owner_id: str, settings: Settings) -> None:
@@ -218,9 +217,7 @@ def claim_queue_room(session: Session, owner_id: str, settings: Settings) -> Non
         update(Owner).where(Owner.id == owner_id).values(name=Owner.name),
         execution_options={"synchronize_session": False},
     )
-    unfinished = unfinished_jobs(session, owner_id)
-    if unfinished >= settings.max_queued_jobs_per_owner:
-        raise _too_many(unfinished, settings)
+    _require_room(session, owner_id, settings)
 
 
 def _create_model(session: Session, request: JobRequest, model_id: str, params: dict[str, Any]) -> Model:

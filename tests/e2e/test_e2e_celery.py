@@ -90,6 +90,28 @@ def wait_for(
     pytest.fail(f"{path} did not finish in {timeout_s}s; worker log:\n{log.read_text()[-5000:]}")
 
 
+def submitted(client: Any, response: Any, caller: Any, log: Path) -> dict[str, Any]:
+    """A created model or job, once it succeeded through the worker."""
+    assert response.status_code in (200, 202), response.text
+    done = wait_for(client, response.headers["location"], caller.headers, log)
+    assert done["state"] == "succeeded", done["error"]
+    return done
+
+
+def train_tiny(client: Any, caller: Any, log: Path, **fields: str) -> dict[str, Any]:
+    data = {"preset": "quick", "train_stages": "2", "iters_per_stage": "5", "max_size": "32", **fields}
+    response = client.post(
+        "/v1/models", headers=caller.headers, data=data,
+        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
+    )  # fmt: skip
+    return submitted(client, response, caller, log)
+
+
+def post_and_wait(client: Any, caller: Any, path: str, body: dict[str, Any], log: Path) -> dict[str, Any]:
+    response = client.post(path, headers={**caller.headers, "Prefer": "wait=60"}, json=body)
+    return submitted(client, response, caller, log)
+
+
 def test_upload_train_sample_download_and_signed_webhook(
     celery_worker: Path, make_client: Any, settings: Any, redis_url: str, caller: Any, receiver: Any
 ) -> None:
@@ -176,25 +198,10 @@ def test_animation_and_checkpoint_download_through_a_real_worker(
     from engine.cli import main as engine_cli
 
     client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
-    created = client.post(
-        "/v1/models",
-        headers={**caller.headers, "Prefer": "wait=60"},
-        data={"preset": "quick", "mode": "animation", "train_stages": "2", "iters_per_stage": "5",
-              "max_size": "32", "seed": "3"},
-        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
-    )  # fmt: skip
-    assert created.status_code in (200, 202), created.text
-    model = wait_for(client, created.headers["location"], caller.headers, celery_worker)
-    assert model["state"] == "succeeded", model["error"]
-
-    animated = client.post(
-        f"/v1/models/{model['id']}/animations",
-        headers={**caller.headers, "Prefer": "wait=60"},
-        json={"frames": 7, "fps": 5, "seed": 1},
-    )
-    assert animated.status_code in (200, 202), animated.text
-    job = wait_for(client, animated.headers["location"], caller.headers, celery_worker)
-    assert job["kind"] == "animate" and job["state"] == "succeeded", job["error"]
+    model = train_tiny(client, caller, celery_worker, mode="animation", seed="3")
+    body = {"frames": 7, "fps": 5, "seed": 1}
+    job = post_and_wait(client, caller, f"/v1/models/{model['id']}/animations", body, celery_worker)
+    assert job["kind"] == "animate"
     result = job["result"]
     assert result["frames"] == 7 and [f["name"] for f in result["files"]] == ["animation.gif"]
     gif = httpx.get(result["url"]).content  # presigned
@@ -223,26 +230,12 @@ def test_super_resolution_through_a_real_worker(
 ) -> None:
     """A model trained with its SR head in the same job, then enlarged x2 and downloaded."""
     client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
-    created = client.post(
-        "/v1/models",
-        headers=caller.headers,
-        data={"preset": "quick", "train_stages": "2", "iters_per_stage": "5", "max_size": "32", "seed": "6",
-              "sr_factor": "2", "sr_iters": "5"},
-        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
-    )  # fmt: skip
-    assert created.status_code == 202, created.text
-    model = wait_for(client, created.headers["location"], caller.headers, celery_worker)
-    assert model["state"] == "succeeded", model["error"]
+    model = train_tiny(client, caller, celery_worker, seed="6", sr_factor="2", sr_iters="5")
     assert model["sr_head"]["sr_train"] == 2.0 and model["progress"]["num_stages"] == 3
 
-    enlarged = client.post(
-        f"/v1/models/{model['id']}/super-resolutions",
-        headers={**caller.headers, "Prefer": "wait=60"},
-        json={"factor": 2, "n": 2, "seed": 4},
-    )
-    assert enlarged.status_code in (200, 202), enlarged.text
-    job = wait_for(client, enlarged.headers["location"], caller.headers, celery_worker)
-    assert job["kind"] == "super_resolve" and job["state"] == "succeeded", job["error"]
+    body = {"factor": 2, "n": 2, "seed": 4}
+    job = post_and_wait(client, caller, f"/v1/models/{model['id']}/super-resolutions", body, celery_worker)
+    assert job["kind"] == "super_resolve"
     result = job["result"]
     assert (result["input_width"], result["input_height"]) == (32, 27) and result["passes"] == 3
     assert [f["name"] for f in result["files"]] == ["super_resolution_0.png", "super_resolution_1.png"]

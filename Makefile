@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 TS     := tests/contract/ts
 
-.PHONY: run test lint install install-ts clean
+.PHONY: run key test lint install install-ts clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ install-ts: $(TS)/node_modules/.package-lock.json
 
 run: $(STAMP)
 	$(PY) -m worker.embedded
+
+# An API key for the page or a client (`make key OWNER=alice`); the first `make run` prints one for `local`.
+OWNER ?= local
+key: $(STAMP)
+	@$(PY) -m core.keys create --owner "$(OWNER)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -28,7 +28,7 @@ from core.logs import configure_logging
 from core.queue import JobQueue
 from core.services import build_services
 from core.settings import Settings, get_settings
-from core.storage import Storage
+from core.storage import DeadlineStorage, Storage, make_storage
 
 DESCRIPTION = """
 Upload one image, get a trained single-image GAN (ConSinGAN), then draw as many new images of the same scene as
@@ -51,7 +51,10 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
-    services = build_services(settings, storage, queue, pre_ping=False)
+    # Every storage write on a request path ends within the deadline (a 503 past it), however silent the
+    # storage: a create never hangs, and one the client gave up on leaves nothing behind.
+    request_storage = DeadlineStorage(storage or make_storage(settings), settings.storage_write_deadline_s)
+    services = build_services(settings, request_storage, queue, pre_ping=False)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -61,6 +61,7 @@ PROBLEM_KINDS: dict[int, tuple[str, str, str]] = {
         "invalid input (`errors` lists each), an unacceptable image, or an Idempotency-Key reused for "
         "another request",
     ),
+    405: (*HTTP_SLUGS[405], "this path does not take that method; `Allow` lists those it takes"),
     429: (
         errors.TooManyJobs.slug,
         errors.TooManyJobs.title,
@@ -104,6 +105,9 @@ def problem_responses(*statuses: int, notes: Mapping[int, str] | None = None) ->
                 }
             },
         }
+        if status == 405:
+            allow = header("the methods this path takes, e.g. `GET, DELETE`", {"type": "string"}, True)
+            response["headers"] = {"Allow": allow}
         if status in RETRY_AFTER_REQUIRED:
             seconds = {"type": "integer", "minimum": 0}
             retry_after = header("seconds to wait before retrying", seconds, RETRY_AFTER_REQUIRED[status])
@@ -205,6 +209,16 @@ def _declared_examples() -> list[tuple[Any, Any]]:
     return [(_without_nulls(value), value) for value in found if isinstance(value, dict)]
 
 
+def _declare_method_not_allowed(document: dict[str, Any]) -> None:
+    """Every path answers 405 (a problem, with `Allow`) to a method it does not take (`PUT /v1/models`); an
+    OpenAPI document can only say so on the operations the path has, so each of them declares it."""
+    (method_not_allowed,) = problem_responses(405).values()
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("405", method_not_allowed)
+
+
 def install_contract(app: FastAPI) -> None:
     """The document FastAPI builds from the routes, plus the shared schemas the routes refer to, with the
     examples as declared."""
@@ -221,6 +235,7 @@ def install_contract(app: FastAPI) -> None:
         for name, schema in definitions.get("$defs", {}).items():
             components.setdefault(name, schema)
         _restore_examples(document, _declared_examples())
+        _declare_method_not_allowed(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

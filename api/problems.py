@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.errors import ServiceError
 from core.infra import error_roots, unavailable_dependency
@@ -19,6 +20,7 @@ PROBLEM_BASE = "https://consingan.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 BODY_TOO_LARGE_FLAG = "consingan.body_too_large"  # set in the ASGI scope by api.limits
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 HTTP_SLUGS = {
     400: ("bad-request", "Bad request"),
     401: ("unauthorized", "Missing or invalid API key"),
@@ -82,7 +84,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         status = 413
     slug, title = HTTP_SLUGS.get(status, ("http-error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and status != 413 else title
-    return problem(status, slug, title, detail, request, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if status == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return problem(status, slug, title, detail, request, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of every route on the request's path (RFC 9110: a 405 lists them all). Starlette's own
+    `Allow` names only the first route that matched the path (`POST` for `PUT /v1/models`, not `GET, POST`)."""
+    routes = request.app.routes
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

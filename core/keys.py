@@ -53,6 +53,18 @@ def owner_for_key(session: Session, key: str) -> Owner | None:
     return api_key.owner if api_key else None
 
 
+LOCAL_OWNER = "local"  # the owner the embedded runner creates on a fresh database
+
+
+def first_key(session: Session) -> str | None:
+    """On a database with no API key at all (a fresh `make run`): a key for a `local` owner, in clear (only
+    its hash is stored, so this is the one time it can be shown). None when any key exists, revoked ones
+    included: a service someone set up is never handed a key by a restart."""
+    if session.scalar(select(ApiKey.id).limit(1)) is not None:
+        return None
+    return create_key(session, get_or_create_owner(session, LOCAL_OWNER))
+
+
 class KeyNotFound(Exception):
     pass
 

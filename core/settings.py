@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     storage_max_attempts: int = Field(
         2, description="tries of one S3 call (the first included) before it counts as unavailable"
     )
+    storage_write_deadline_s: float = Field(
+        5.0,
+        description="a storage write on a request path (an upload's image, a delete) not finished within this "
+        "is given up: the API answers 503 with Retry-After and creates nothing; a write that finishes later "
+        "deletes what it wrote",
+    )
 
     # --- HTTP API ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, description="largest accepted image file")

@@ -6,20 +6,26 @@ Keys are built here from ids only (never from user text) and checked against one
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from core.ids import is_valid_id
-from core.infra import retry_unavailable
+from core.infra import STORAGE, StillUnavailable, retry_unavailable
 from core.settings import Settings
 from core.vocabulary import JOB_FILE_NAMES
 
 KEY_PATTERN = re.compile(r"^(models|jobs)/[a-z]{2,4}_[0-9a-f]{28}(/[a-z0-9_]+)*/?[a-z0-9_]*(\.[a-z]{2,12})?$")
 CHUNK_BYTES = 1024 * 1024
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ObjectNotFound(KeyError):
@@ -342,6 +348,88 @@ class RetryingStorage:
             lambda: list(self.inner.list_objects(prefix)), self.budget_s, "storage list"
         )
         return iter(listed)
+
+    def presigned_url(self, key: str) -> str | None:
+        return self.inner.presigned_url(key)
+
+    def check(self) -> None:
+        self.inner.check()
+
+
+class DeadlineStorage:
+    """A storage whose writes (put, delete, delete_prefix) end within `deadline_s`, whatever the storage does:
+    the API's. A storage that accepts connections and never answers would otherwise hold a request for
+    botocore's connect + read timeouts times its attempts (~20 s), and the client, gone by then, would never
+    learn of the model it created. Past the deadline the call raises `StillUnavailable("storage")` (a 503
+    with Retry-After) and the write goes on in its thread, abandoned: a put that completes after all
+    deletes its own object (the request that asked for it has created no row pointing at it; if that delete
+    fails too, the object has no row and the orphan sweep removes it). Reads are not wrapped: they create
+    nothing, and botocore's bounded timeouts end them."""
+
+    def __init__(self, inner: Storage, deadline_s: float, max_threads: int = 16) -> None:
+        self.inner, self.deadline_s = inner, deadline_s
+        # A silent storage keeps each abandoned write's thread for botocore's whole timeout; a full pool
+        # makes new writes wait in its queue, and the deadline counts that wait too.
+        self.pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="storage-write")
+
+    def _within_deadline(self, write: Callable[[], T], undo: Callable[[], object] | None, what: str) -> T:
+        lock = threading.Lock()
+        state = {"abandoned": False, "finished": False}
+
+        def run() -> T:
+            with lock:
+                if state["abandoned"]:  # waited in the pool's queue past the deadline: never start it
+                    raise TimeoutError("abandoned before it started")
+            result = write()
+            with lock:
+                state["finished"] = True
+                late = state["abandoned"]
+            if late and undo is not None:
+                log.warning("a storage write finished after its deadline; undoing it", extra={"what": what})
+                try:
+                    undo()
+                except Exception:  # no row points at it: the orphan sweep removes it
+                    log.warning("could not undo a late storage write", extra={"what": what}, exc_info=True)
+            return result
+
+        future = self.pool.submit(run)
+        try:
+            return future.result(timeout=self.deadline_s)
+        except FutureTimeout as e:
+            with lock:
+                state["abandoned"] = not state["finished"]
+                abandoned = state["abandoned"]
+            if not abandoned:  # finished in the instant between the timeout and the lock: it counts
+                return future.result()
+            raise StillUnavailable(
+                STORAGE, self.deadline_s, TimeoutError(f"{what}: no answer within {self.deadline_s:g} s")
+            ) from e
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._within_deadline(
+            lambda: self.inner.put(key, data, content_type), lambda: self.inner.delete(key), "storage put"
+        )
+
+    def get(self, key: str) -> bytes:
+        return self.inner.get(key)
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        return self.inner.iter_chunks(key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def size(self, key: str) -> int:
+        return self.inner.size(key)
+
+    def delete(self, key: str) -> None:
+        self._within_deadline(lambda: self.inner.delete(key), None, "storage delete")
+
+    def delete_prefix(self, prefix: str) -> int:
+        return self._within_deadline(lambda: self.inner.delete_prefix(prefix), None, "storage delete")
+
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        return self.inner.list_objects(prefix)
 
     def presigned_url(self, key: str) -> str | None:
         return self.inner.presigned_url(key)

@@ -22,6 +22,7 @@ from types import FrameType
 import httpx
 
 from core import jobs, maintenance, webhooks
+from core.keys import first_key
 from core.logs import configure_logging
 from core.migrate import upgrade_to_head
 from core.settings import Settings, get_settings
@@ -143,6 +144,27 @@ def work_forever(ctx: WorkerContext, stop: threading.Event, api: subprocess.Pope
     return 0
 
 
+KEY_COMMAND = "make key"  # or `.venv/bin/python -m core.keys create --owner NAME`
+
+
+def announce_first_key(ctx: WorkerContext, url: str) -> str | None:
+    """A fresh database gets a local owner and its key, printed once on stdout with where to paste it: the
+    page needs a key and a newcomer should not need a second shell to make one. Returns the key."""
+    with ctx.db.transaction() as session:
+        key = first_key(session)
+    if key is None:
+        return None
+    print(
+        "\n"
+        "  A first API key, for the owner `local` (shown this once: only its hash is stored):\n"
+        f"\n      {key}\n\n"
+        f'  Paste it into the page\'s "API key" field at {url}/ (it stays for this browser tab).\n'
+        f"  Another key later: `{KEY_COMMAND} OWNER=name` (or .venv/bin/python -m core.keys create --owner name).\n",
+        flush=True,
+    )
+    return key
+
+
 def main() -> int:
     settings = get_settings(queue_mode="embedded")
     configure_logging(os.environ.get("CONSINGAN_LOG_FORMAT", "text"), settings.log_level)
@@ -173,6 +195,8 @@ def main() -> int:
             )
             return 1
         threading.Thread(target=deliver_webhooks_forever, args=(ctx, stop), daemon=True).start()
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1"}.get(settings.host, settings.host)
+        announce_first_key(ctx, f"http://{host}:{settings.port}")
         log.info(
             "embedded service up",
             extra={

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.contract import problem_responses
+from api.contract import header, problem_responses
 from api.deps import ServicesDep
 from api.schemas import Health
 
@@ -33,7 +33,17 @@ def healthz() -> Health:
     "/readyz",
     response_model=Health,
     summary="Database, broker and storage are reachable",
-    responses={503: {"model": Health, "description": "a dependency is down; `checks` says which"}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "a dependency is down; `checks` says which",
+            "headers": {
+                "Retry-After": header(
+                    "seconds to wait before asking again", {"type": "integer", "minimum": 0}, True
+                )
+            },
+        }
+    },
 )
 def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
@@ -60,7 +70,11 @@ def readyz(services: ServicesDep) -> JSONResponse:
         checks[name] = f"unavailable: {'timeout' if not future.done() else type(error).__name__}"
     ready = all(v == "ok" for v in checks.values())
     body = Health(status="ok" if ready else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    if ready:
+        return JSONResponse(body.model_dump())
+    # Like every other 503: when to ask again (a load balancer or a client backs off instead of hammering).
+    retry_after = str(services.settings.unavailable_retry_after_s)
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": retry_after})
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.contract import download_responses, problem_responses
+from api.cursors import JobCursor
 from api.deps import CurrentOwner, JobDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.render import event_read, job_read
@@ -35,9 +36,7 @@ def list_jobs(
     kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,
     state: Annotated[JobState | None, Query(description="only jobs in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[
-        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
-    ] = None,
+    after: JobCursor = None,
 ) -> Page[JobRead]:
     jobs, cursor = service.list_jobs(
         session, owner.id, model_id=model_id, kind=kind, state=state, limit=limit, after=after

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api import examples
 from api.contract import creating_responses, download_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
+from api.cursors import ModelCursor
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.render import model_read
@@ -82,9 +83,7 @@ def list_models(
     owner: CurrentOwner,
     state: Annotated[JobState | None, Query(description="only models in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[
-        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
-    ] = None,
+    after: ModelCursor = None,
 ) -> Page[ModelRead]:
     models, cursor = service.list_models(session, owner.id, state, limit, after)
     base_url = str(request.base_url)

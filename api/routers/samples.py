@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from api import examples
 from api.contract import creating_responses, download_responses, problem_responses
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
+from api.cursors import SampleCursor
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.render import sample_read
@@ -67,9 +68,7 @@ def list_samples(
     session: SessionDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[
-        str | None, Query(max_length=40, description="`next_cursor` of the previous page")
-    ] = None,
+    after: SampleCursor = None,
 ) -> Page[SampleRead]:
     samples, cursor = service.list_samples(session, model, limit, after)
     base_url = str(request.base_url)

@@ -6,6 +6,7 @@ the violations it finds, one line each, naming the operation, so a new route tha
 - a creating operation (it takes `Prefer`) answers 200 with the schema of its 202, both with `Location`;
 - every file part of a multipart form is `format: binary`, and a form is one flat object (no allOf);
 - every 307 declares `Location`, every 429 and every problem 503 `Retry-After` (required);
+- every operation declares the 405 (with `Allow`) its path answers to a method it does not take;
 - every operation that reads the database or storage (all but NO_DEPENDENCY) declares the 503 it answers
   while one is down;
 - one cursor type: `next_cursor` and `after` are strings;
@@ -203,6 +204,10 @@ def rule_violations(document: dict[str, Any]) -> list[str]:
             if 200 <= code < 300:
                 found += _success_violations(where, status, response)
             found += _header_violations(where, status, response)
+        if "405" not in operation.get("responses", {}):
+            found.append(f"{where}: no 405 declared (another method on the path: `method-not-allowed`)")
+        elif not _header(resolve(document, operation["responses"]["405"]), "Allow"):
+            found.append(f"{where} 405: `Allow` not declared")
         if (method, path) not in NO_DEPENDENCY and "503" not in operation.get("responses", {}):
             found.append(f"{where}: no 503 declared (a dependency down: `unavailable` with `Retry-After`)")
         found += _creating_violations(where, operation)

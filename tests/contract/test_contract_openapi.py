@@ -128,6 +128,7 @@ def _careless_app() -> FastAPI:
         "GET /things/{thing_id}/content 307: `Location` not declared",
         "GET /things: the `after` cursor must be a string",
         "GET /things: no 503 declared",
+        "GET /things: no 405 declared",
         "schema ThingPage: `next_cursor` must be a string",
     ],
 )

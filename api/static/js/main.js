@@ -145,7 +145,9 @@ function modelItem(model) {
   return el(
     "li",
     { dataset: { modelId: model.id } },
-    el("a", { href: `#/models/${model.id}`, "aria-label": `Model ${model.id}, ${label}, ${model.state}` }, thumb, text),
+    // No aria-label: the link's name is its visible text (id, state, mode, date), so a person using speech
+    // input can say what they see (axe: label-content-name-mismatch).
+    el("a", { href: `#/models/${model.id}` }, thumb, text),
   );
 }
 

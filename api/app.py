@@ -14,6 +14,7 @@ from api.metrics import ApiMetrics, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.routers import (
     animations,
+    estimates,
     harmonizations,
     health,
     jobs,
@@ -83,7 +84,7 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    routers = (models, samples, harmonizations, animations, super_resolutions, jobs, vocabulary)
+    routers = (models, samples, harmonizations, animations, super_resolutions, jobs, vocabulary, estimates)
     for module in routers:
         app.include_router(module.router)
     page.mount(app)

@@ -196,3 +196,17 @@ SUPER_RESOLVE_JOB = _job(
         "warnings": [],
     },
 )
+
+ESTIMATE: dict[str, Any] = {
+    "device": "cpu",
+    "basis": "measured",
+    "measurements": 12,
+    "stages": [
+        {"stage": 0, "width": 34, "height": 25, "iterations": 400, "seconds": 41.0},
+        {"stage": 1, "width": 40, "height": 30, "iterations": 400, "seconds": 52.5},
+        {"stage": 2, "width": 52, "height": 39, "iterations": 400, "seconds": 70.1},
+        {"stage": 3, "width": 64, "height": 48, "iterations": 400, "seconds": 96.3},
+    ],
+    "sr_head": {"iterations": 600, "seconds": 75.0},
+    "total_s": 334.9,
+}

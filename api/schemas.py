@@ -504,3 +504,45 @@ class Problem(BaseModel):
     state: str | None = Field(None, description="409: the state the resource is in")
     limit: int | None = Field(None, description="429: your limit of unfinished jobs")
     max_bytes: int | None = Field(None, description="413: the largest upload accepted")
+
+
+class EstimateQuery(PyramidQuery):
+    """`GET /v1/estimate`: `GET /v1/pyramid`'s fields, and the head's of `POST /v1/models`."""
+
+    sr_factor: float | None = Field(
+        None, gt=v.SR_FACTOR_MIN, le=v.SR_FACTOR_MAX, description="a head is trained after the pyramid"
+    )
+    sr_iters: int | None = Field(
+        None, ge=v.SR_HEAD_ITERS_RANGE[0], le=v.SR_HEAD_ITERS_RANGE[1], description="the head's iterations"
+    )
+
+
+class StageEstimate(BaseModel):
+    stage: int = Field(description="0 is the coarsest")
+    width: int
+    height: int
+    iterations: int
+    seconds: float = Field(description="predicted, with the stage's snapshot and preview")
+
+
+class HeadEstimate(BaseModel):
+    iterations: int
+    seconds: float
+
+
+class EstimateRead(BaseModel):
+    """How long a training would take on this service's workers (docs/estimates.md)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ESTIMATE]})
+
+    device: str = Field(description="the device kind the estimate is for: the one that trained last")
+    basis: Literal["prior", "measured"] = Field(
+        description="`measured`: from the paces this service's workers recorded; `prior`: none yet on this "
+        "device, a built-in guess"
+    )
+    measurements: int = Field(description="recorded stage paces the fit used")
+    stages: list[StageEstimate]
+    sr_head: HeadEstimate | None = Field(description="the super-resolution head, when `sr_factor` is set")
+    total_s: float = Field(
+        description="seconds from the training's start to its end, queue wait not included"
+    )

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -260,3 +261,25 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("owner_id", "key", name="uq_idempotency_records_owner_id_key"),)
+
+
+class IterationSpeed(Base):
+    """One measured pace: the seconds per iteration a worker's device took over one phase of a training (a
+    pyramid stage, or the super-resolution head), kept so that estimates come from this service's own workers
+    (`core/estimates.py`, `GET /v1/estimate`, the running ETA)."""
+
+    __tablename__ = "iteration_speeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(120))  # "cpu", "cuda:NVIDIA H200": one fit per device kind
+    phase: Mapped[str] = mapped_column(String(16))  # "stage" or "sr_head"
+    stage: Mapped[int] = mapped_column(Integer)  # the stage's index (the head: the pyramid's stage count)
+    # pixels one iteration runs through: at a stage, its own and every coarser stage's (the generator runs
+    # the whole chain); for the head, the top image's
+    pixels: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)  # the networks' width: the cost grows with its square
+    iterations: Mapped[int] = mapped_column(Integer)  # how many iterations the pace was measured over
+    seconds_per_iteration: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_iteration_speeds_device_phase_id", "device", "phase", "id"),)

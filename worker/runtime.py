@@ -6,6 +6,7 @@ type, nothing of job kinds. No transaction stays open while the GPU works: every
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ import torch
 from sqlalchemy import select
 
 import engine
-from core import jobs
+from core import estimates, jobs
 from core.db import Database
 from core.infra import is_unavailable, retry_unavailable
 from core.models import Job, JobEventType, JobState
@@ -48,6 +49,14 @@ class WorkerContext:
         if self.settings.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.settings.device
+
+    @property
+    def device_kind(self) -> str:
+        """What measured paces are kept against: "cpu", or "cuda:<the GPU's name>" (an H200 is not a T4)."""
+        device = self.device
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return f"cuda:{torch.cuda.get_device_name(torch.device(device))}"
+        return device
 
     def transaction(self) -> UnitOfWork:
         """A unit of work whose commit also sends the webhooks it wrote (`with ctx.transaction() as uow`)."""
@@ -113,15 +122,65 @@ class Heartbeat:
                 return
 
 
-class ProgressReporter:
-    """Called every iteration by the engine; writes to the database at most every `interval_s`."""
+class SpeedRecorder:
+    """Sees every progress report of a planned training and, at the end of each phase (a stage, the head),
+    records the seconds per iteration it took (`core.estimates.record_speed`): from the previous phase's end
+    (so a stage's snapshot and preview count), or for the first phase this attempt trains, from its first
+    report. A database that is away loses the measurement, never the training."""
 
-    def __init__(self, ctx: WorkerContext, job: Job, interval_s: float) -> None:
+    def __init__(self, ctx: WorkerContext, plan: estimates.TrainingPlan) -> None:
+        self.ctx, self.plan = ctx, plan
+        self.first: dict[int, tuple[int, float]] = {}
+        self.last_end: tuple[int, float] | None = None
+
+    def see(self, progress: engine.Progress) -> None:
+        now, index = time.monotonic(), progress.stage
+        self.first.setdefault(index, (progress.iteration, now))
+        if progress.iteration != progress.iters_per_stage or index >= len(self.plan.phases):
+            return
+        if self.last_end is not None and self.last_end[0] == index - 1:
+            iterations, seconds = progress.iteration, now - self.last_end[1]
+        else:
+            first_iteration, started = self.first[index]
+            iterations, seconds = progress.iteration - first_iteration, now - started
+        self.last_end = (index, now)
+        phase = self.plan.phases[index]
+        try:
+            with self.ctx.db.transaction() as session:
+                estimates.record_speed(
+                    session,
+                    device=self.plan.device,
+                    phase=phase.kind,
+                    stage=phase.index,
+                    pixels=phase.pixels,
+                    channels=phase.channels,
+                    iterations=iterations,
+                    seconds=seconds,
+                )
+        except Exception as e:
+            if not is_unavailable(e):
+                raise
+            log.warning("pace not recorded; database unavailable", extra={"stage": index})
+
+
+class ProgressReporter:
+    """Called every iteration by the engine; writes to the database at most every `interval_s`. With a plan
+    (`core.estimates`), the ETA is the plan's blended with the observed pace, and each phase's pace is kept."""
+
+    def __init__(
+        self, ctx: WorkerContext, job: Job, interval_s: float, plan: estimates.TrainingPlan | None = None
+    ) -> None:
         self.ctx, self.job, self.interval_s = ctx, job, interval_s
         self.last_write = 0.0
         self.milestones_passed = 0
+        self.eta = estimates.Eta(plan) if plan is not None else None
+        self.speeds = SpeedRecorder(ctx, plan) if plan is not None else None
 
     def __call__(self, progress: engine.Progress) -> None:
+        if self.speeds is not None:
+            self.speeds.see(progress)
+        if self.eta is not None:
+            progress = dataclasses.replace(progress, eta_s=self.eta(progress.stage, progress.iteration))
         now = time.monotonic()
         final_iteration = (
             progress.stage == progress.num_stages - 1 and progress.iteration == progress.iters_per_stage
@@ -196,5 +255,23 @@ class CancelCheck:
         return self.stop
 
 
-def progress_reporter(ctx: WorkerContext, job: Job) -> ProgressReporter:
-    return ProgressReporter(ctx, job, ctx.settings.progress_interval_s)
+def progress_reporter(
+    ctx: WorkerContext, job: Job, plan: estimates.TrainingPlan | None = None
+) -> ProgressReporter:
+    return ProgressReporter(ctx, job, ctx.settings.progress_interval_s, plan)
+
+
+def measured_speeds(ctx: WorkerContext) -> estimates.Speeds | None:
+    """The pace this device kind measured so far (None when the database is away: no plan, the engine's
+    own ETA)."""
+
+    def read() -> estimates.Speeds:
+        with ctx.db.read() as session:
+            return estimates.load_speeds(session, ctx.device_kind)
+
+    try:
+        return read()
+    except Exception as e:
+        if not is_unavailable(e):
+            raise
+        return None

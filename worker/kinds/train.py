@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import engine
-from core import jobs
+from core import estimates, jobs, training
 from core.models import Job, JobState, Model
 from core.storage import ObjectNotFound, checkpoint_key, sr_head_key, stage_key, stage_preview_key
 from engine.config import REQUEST_FIELDS
 from worker import outcomes
 from worker.artifacts import sample_in_batches, sr_head_config, store_samples, store_sr_head
-from worker.runtime import CancelCheck, WorkerContext, progress_reporter
+from worker.runtime import CancelCheck, WorkerContext, measured_speeds, progress_reporter
 
 ProgressCallback = Callable[[engine.Progress], None]
 
@@ -49,7 +49,7 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
     ctx.retry(record_config, "record the training config")
     device = ctx.device
     with_head = model.params.get("sr_factor") is not None
-    report = progress_reporter(ctx, job)
+    report = progress_reporter(ctx, job, training_plan(ctx, model))
     should_stop = CancelCheck(ctx, job)
     try:
         trained = engine.train(
@@ -70,6 +70,20 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
     except engine.TrainingCanceled:
         return outcomes.finish_canceled(ctx, job)
     return _store(ctx, job, model, trained, head)
+
+
+def training_plan(ctx: WorkerContext, model: Model) -> estimates.TrainingPlan | None:
+    """The phases this training will run and their predicted seconds on this device (core.estimates): the
+    running ETA is based on it, and each phase's measured pace is kept against it."""
+    speeds = measured_speeds(ctx)
+    if speeds is None:
+        return None
+    try:
+        pyramid = training.pyramid(model.image_width, model.image_height, model.params)
+    except ValueError:
+        return None  # the engine says why when it trains
+    head = estimates.sr_head_shape(pyramid.config, model.params)
+    return estimates.plan_training(pyramid.config, pyramid.stage_sizes, speeds, head)
 
 
 def pyramid_phase(report: ProgressCallback, stages: int) -> ProgressCallback:

@@ -4,11 +4,21 @@ beside the model; `super_resolve` jobs then run SinGAN's loop with it."""
 from __future__ import annotations
 
 import engine
+from core import estimates
 from core.models import Job, JobState, Model
 from core.storage import sr_head_key
 from worker import outcomes
 from worker.artifacts import load_trained, sr_head_config, store_sr_head
-from worker.runtime import CancelCheck, WorkerContext, progress_reporter
+from worker.runtime import CancelCheck, WorkerContext, measured_speeds, progress_reporter
+
+
+def head_plan(
+    ctx: WorkerContext, trained: engine.TrainedModel, cfg: engine.SRConfig
+) -> estimates.TrainingPlan | None:
+    speeds = measured_speeds(ctx)
+    if speeds is None:
+        return None
+    return estimates.plan_head(trained.stage_shapes[-1], speeds, cfg.iterations, cfg.channels)
 
 
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
@@ -20,7 +30,7 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
             trained,
             cfg,
             rng=engine.make_rng(int(params.get("seed", 0)), trained.device),
-            on_progress=progress_reporter(ctx, job),
+            on_progress=progress_reporter(ctx, job, head_plan(ctx, trained, cfg)),
             should_stop=CancelCheck(ctx, job),
         )
     except engine.TrainingCanceled:

@@ -1,8 +1,9 @@
 // New model: pick or drop an image, see it at the size the model sees (GET /v1/pyramid answers with the
-// engine's own rule), choose preset and mode, start (POST /v1/models).
+// engine's own rule) and how long it would train here (GET /v1/estimate), choose preset and mode, start
+// (POST /v1/models).
 
 import { ApiError, getJSON, postForm, query } from "./api.js";
-import { clearError, clearErrors, fromTemplate, ref, sentence, showError, showProblemInForm } from "./ui.js";
+import { clearError, clearErrors, duration, fromTemplate, ref, sentence, showError, showProblemInForm } from "./ui.js";
 
 const NUMBER_FIELDS = ["train_stages", "iters_per_stage", "max_size", "min_size", "seed"];
 // Problems about the upload itself go next to the drop zone.
@@ -107,9 +108,15 @@ export function renderNew(view, context) {
       if (request !== previewRequest || left) return;
       clearError(imageError);
       drawSeen(pyramid);
+      if (fields.iters_per_stage.value !== "") params.iters_per_stage = fields.iters_per_stage.value;
+      if (srFactor.value !== "") params.sr_factor = srFactor.value;
+      const expected = await getJSON(`/v1/estimate?${query(params)}`);
+      if (request !== previewRequest || left) return;
+      showEstimate(expected);
     } catch (error) {
       if (request !== previewRequest || left) return;
       seen.hidden = true;
+      estimate.hidden = true;
       if (error instanceof ApiError && error.status === 401) return context.onUnauthorized(error);
       showProblemInForm(form, error, imageError);
     }
@@ -128,6 +135,20 @@ export function renderNew(view, context) {
     seen.hidden = false;
   }
 
+  // --- how long it would take here ------------------------------------------------------------------------
+  const estimate = ref(root, "estimate");
+
+  function showEstimate(expected) {
+    const stages = expected.stages.map((s) => duration(s.seconds)).join(", ");
+    const head = expected.sr_head ? `; then the enlargement head, ${duration(expected.sr_head.seconds)}` : "";
+    const basis =
+      expected.basis === "measured"
+        ? `from the pace this service's workers measured (${expected.device})`
+        : `a first guess: no training has been measured on this service's ${expected.device} yet`;
+    estimate.textContent = `Expected training time: about ${duration(expected.total_s)} (${expected.stages.length} stages: ${stages}${head}), ${basis}. Waiting in the queue comes on top.`;
+    estimate.hidden = false;
+  }
+
   preset.addEventListener("change", () => {
     describeChoices();
     updatePreview();
@@ -136,7 +157,8 @@ export function renderNew(view, context) {
     describeChoices();
     updatePreview();
   });
-  for (const name of ["train_stages", "max_size", "min_size"]) fields[name].addEventListener("change", updatePreview);
+  for (const name of ["train_stages", "iters_per_stage", "max_size", "min_size"]) fields[name].addEventListener("change", updatePreview);
+  srFactor.addEventListener("change", updatePreview);
 
   // --- start -----------------------------------------------------------------------------------------------------
   form.addEventListener("submit", async (event) => {

@@ -38,6 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 # The docs site (mkdocs.yml): --strict turns a broken link or anchor, or a page missing from the nav, into a failure.
+# NO_MKDOCS_2_WARNING silences mkdocs-material's banner about MkDocs 2.0 (a notice, not a build warning).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 

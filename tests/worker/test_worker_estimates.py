@@ -56,3 +56,27 @@ def test_a_training_records_each_stages_pace_and_the_estimate_uses_it(
     assert body["measurements"] == 3 and [s["iterations"] for s in body["stages"]] == [30, 30, 30]
     measured_total = sum(r.seconds_per_iteration * 30 for r in rows)
     assert measured_total / 2 < body["total_s"] < measured_total * 2, (body, measured_total)
+
+
+def test_the_super_resolution_head_records_its_pace_too(
+    db: Any, storage: Any, settings: Any, caller: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = f"cpu:test-{secrets.token_hex(4)}"
+    monkeypatch.setattr(WorkerContext, "device_kind", property(lambda self: device))
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    fields = {**TINY_TRAINING, "iters_per_stage": 12, "sr_factor": 2.0, "sr_iters": 24}
+    job = submit_job(
+        db, storage, settings, JobKind.TRAIN, caller.owner_id, {"seed": 4, **fields}, image=scene_image()
+    )
+    run_job(ctx, job.id)
+    with db.read() as session:
+        assert session.get_one(Job, job.id).state == JobState.SUCCEEDED
+        rows = list(
+            session.scalars(
+                select(IterationSpeed).where(IterationSpeed.device == device).order_by(IterationSpeed.id)
+            )
+        )
+    top_height, top_width = pyramid(48, 40, fields).stage_sizes[-1]
+    assert [r.phase for r in rows] == ["stage", "stage", "sr_head"]
+    head = rows[-1]
+    assert (head.stage, head.pixels, head.channels, head.iterations) == (2, top_height * top_width, 32, 24)

@@ -8,7 +8,6 @@ import datetime as dt
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
 

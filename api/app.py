@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 from api.contract import install_contract, operation_id
 from api.job_watch import JobWatch
 from api.limits import BodySizeLimit
-from api.metrics import ApiMetrics, MetricsMiddleware
+from api.metrics import ApiMetrics, JobWatchCollector, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.routers import (
     animations,
@@ -77,6 +77,7 @@ def create_app(
     app.state.job_watch = job_watch
     app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)
+    app.state.metrics.registry.register(JobWatchCollector(job_watch))
     install_problem_handlers(app)
     install_contract(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.

@@ -47,12 +47,15 @@ def message(data: str, event: str | None = None, id_: int | None = None) -> byte
 
 def _read(
     services: Services, job_id: str, after: int | None, base_url: str
-) -> tuple[list[tuple[int, str, str]], dict[str, Any], bool]:
+) -> tuple[list[tuple[int, str, str]], dict[str, Any] | None, bool]:
     """The job (read FIRST: a final state commits with its terminal event, so the events read after it
     include that event), then up to BATCH events after the cursor. Returns (events as (id, type, JSON)),
-    the job's JSON, and whether this read holds everything up to the end."""
+    the job's JSON, and whether this read holds everything up to the end. A job deleted meanwhile (its model
+    was) ends the stream: (no events, None, True)."""
     with services.db.read() as session:
-        job = session.get_one(Job, job_id)
+        job = session.get(Job, job_id)
+        if job is None:
+            return [], None, True
         snapshot = job_read(session, services.storage, job, base_url).model_dump(mode="json")
         events, _ = service.list_job_events(session, job, BATCH, after)
         rows = [
@@ -78,10 +81,10 @@ async def job_events(
             for event_id, type_, data in rows:
                 yield message(data, type_, event_id)
                 cursor, sent = event_id, True
-            if snapshot != shown:
+            if snapshot is not None and snapshot != shown:
                 yield message(json.dumps(snapshot, separators=(",", ":")), "job")
                 shown, sent = snapshot, True
-            if ended:
+            if ended or snapshot is None:
                 return
             if sent:
                 quiet_since = time.monotonic()

@@ -63,6 +63,10 @@ class JobWatch:
         )
 
     @property
+    def waiting(self) -> int:
+        return len(self._watches)
+
+    @property
     def poll_interval_s(self) -> float:
         """How long a waiter sleeps between its own re-reads of the job."""
         if self.live:

@@ -99,6 +99,9 @@ def test_prefer_wait_answers_at_the_workers_commit_not_at_a_poll(
         model = created.json()
         assert model["state"] == "succeeded", model["error"]
         job = http.get(f"/v1/jobs/{model['train_job_id']}", headers=caller.headers).json()
+        metrics = http.get("/metrics").text
+    assert "consingan_job_listener_up 1.0" in metrics, metrics  # one LISTEN connection, live
+    assert "consingan_job_waiters 0.0" in metrics  # the waiter left
     finished = dt.datetime.fromisoformat(job["finished_at"])
     gap_s = (answered - finished).total_seconds()
     print(f"Prefer: wait answered {gap_s * 1000:.0f} ms after the job's finished_at; load {os.getloadavg()}")

@@ -68,5 +68,5 @@ def test_a_commit_in_this_process_wakes_prefer_wait_on_sqlite(tmp_path: Path) ->
     finished = dt.datetime.fromisoformat(answer.json()["finished_at"])
     gap_s = (answered - finished).total_seconds()
     assert answer.json()["state"] == "succeeded"
-    assert 0 <= gap_s < 0.6, f"answered {gap_s:.3f} s after the job finished"
+    assert 0 <= gap_s < 0.75, f"answered {gap_s:.3f} s after the job finished"
     db.dispose()

@@ -107,7 +107,7 @@ def test_prefer_wait_answers_at_the_workers_commit_not_at_a_poll(
     print(f"Prefer: wait answered {gap_s * 1000:.0f} ms after the job's finished_at; load {os.getloadavg()}")
     # The fallback re-read is 30 s away: only the worker's commit (NOTIFY) can answer this soon. The bound is
     # generous for a loaded 2-core machine (the answer also includes a read and rendering the model).
-    assert 0 <= gap_s < 0.6, f"answered {gap_s:.3f} s after the job finished"
+    assert 0 <= gap_s < 0.75, f"answered {gap_s:.3f} s after the job finished"
 
 
 def test_event_stream_follows_a_training_live_and_resumes_after_last_event_id(

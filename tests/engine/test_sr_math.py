@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.imresize import output_length
-from engine.srmath import (
+from engine.spec.srmath import (
     MAX_OUTPUT_PIXELS,
     head_activation_bytes,
     head_band_rows,

@@ -1,4 +1,9 @@
-"""core never imports the engine, so the engine's words and the rules a request is checked against are written
+"""TEMPORARY (the commit after this one deletes it): the old vocabulary test's cases run against the new code.
+"Core" below is the OLD transcription (tests/worker/old_core_rules.py, old_core_words.py: core/training.py,
+core/sr_limits.py and core/vocabulary.py's engine words as they were), "engine" is what the service uses NOW
+(engine.spec, through core.training and core.vocabulary), so green = the API refuses what it refused before.
+
+core never imports the engine, so the engine's words and the rules a request is checked against are written
 again in core (core.vocabulary, core.training, core.sr_limits). This module, which may import both, holds
 every one of them to the engine's: the API publishes bounds the engine really accepts, and refuses exactly
 what the engine would refuse."""
@@ -14,7 +19,8 @@ from api.schemas import AnimationCreate, HarmonizationCreate, ModelCreate, Sampl
 from core import vocabulary
 from engine.image import ANIMATION_FORMATS
 from engine.sampling import MAX_SCALE
-from worker.kinds.train import training_config
+from engine.spec import request_config as training_config
+from tests.worker import old_core_rules, old_core_words
 
 
 def bounds(schema: type[Any], field: str) -> tuple[Any, Any]:
@@ -89,7 +95,7 @@ def test_every_output_file_has_a_media_type() -> None:
 def test_super_resolution_bounds_are_the_engines() -> None:
     from api.schemas import SRHeadCreate, SuperResolutionCreate
     from core.settings import Settings
-    from engine import srmath
+    from engine.spec import srmath
     from engine.sr.inference import MAX_VARIANTS
 
     for schema, field in (
@@ -108,8 +114,10 @@ def test_super_resolution_bounds_are_the_engines() -> None:
 
 
 def test_the_engines_words_are_cores() -> None:
-    from engine import config, srmath
+    from engine.spec import config, srmath
 
+    old = {name: getattr(old_core_words, name) for name in dir(old_core_words) if name.isupper()}
+    assert old == {name: getattr(vocabulary, name) for name in old}, "core.vocabulary's words changed"
     assert vocabulary.MODES == config.MODES and vocabulary.PRESETS == config.PRESETS
     assert (
         vocabulary.COMPOSITES == config.COMPOSITES
@@ -151,7 +159,14 @@ def engine_config(params: dict[str, Any]) -> dict[str, Any] | str:
 
 
 def core_config(params: dict[str, Any]) -> dict[str, Any] | str:
-    from core.training import resolve_training
+    try:
+        return old_core_rules.resolve_training(params)
+    except ValueError as e:
+        return str(e)
+
+
+def new_core_config(params: dict[str, Any]) -> dict[str, Any] | str:
+    from core.training import resolve_training  # now engine.spec.request_config(params).to_dict()
 
     try:
         return resolve_training(params)
@@ -164,8 +179,12 @@ def core_config(params: dict[str, Any]) -> dict[str, Any] | str:
 def test_core_resolves_every_request_to_the_engines_config(preset: str, mode: str) -> None:
     for request in REQUESTS:
         params = {"preset": preset, "mode": mode, **request}
-        assert core_config(params) == engine_config(params), params
-    assert core_config({"preset": "fast"}) == engine_config({"preset": "fast"})
+        assert core_config(params) == engine_config(params) == new_core_config(params), params
+    assert (
+        core_config({"preset": "fast"})
+        == engine_config({"preset": "fast"})
+        == new_core_config({"preset": "fast"})
+    )
 
 
 SHAPES = [(40, 48), (27, 32), (433, 650), (650, 433), (16, 4000), (4000, 16), (300, 1000), (20, 300), (17, 17),
@@ -175,8 +194,9 @@ SHAPES = [(40, 48), (27, 32), (433, 650), (650, 433), (16, 4000), (4000, 16), (3
 @pytest.mark.parametrize("preset", vocabulary.PRESETS)
 @pytest.mark.parametrize("mode", vocabulary.MODES)
 def test_core_builds_and_refuses_the_engines_pyramids(preset: str, mode: str) -> None:
-    from core import training
-    from engine import geometry
+    from core import training as new_training
+    from engine.spec import geometry
+    from tests.worker import old_core_rules as training
 
     for request in ({}, {"train_stages": 2, "max_size": 32, "min_size": 16}, {"train_stages": 8}):
         params = {"preset": preset, "mode": mode, **request}
@@ -191,11 +211,19 @@ def test_core_builds_and_refuses_the_engines_pyramids(preset: str, mode: str) ->
                 except ValueError as e:
                     refusals.append(str(e))
             assert refusals[0] == refusals[1], (params, height, width)
+            try:  # what GET /v1/pyramid and POST /v1/models (TrainRules) now call
+                planned = new_training.pyramid(width, height, params)
+                assert refusals[0] is None and planned.stage_sizes == training.stage_sizes(
+                    height, width, config
+                )
+                assert planned.config == config
+            except ValueError as e:
+                assert refusals[0] == str(e), (params, height, width)
 
 
 def test_core_sizes_and_refuses_the_engines_super_resolutions() -> None:
-    from core import sr_limits
-    from engine import srmath
+    from engine.spec import srmath
+    from tests.worker import old_core_rules as sr_limits
 
     for height, width in [(27, 32), (167, 250), (250, 167), (100, 150), (1024, 700), (7, 3)]:
         for factor in (1.0, 1.01, 1.15, 2.0, 2.3, 3.4, 4.0, 7.99, 8.0, 8.5, float("nan"), float("inf")):

@@ -1,4 +1,4 @@
-"""engine/srmath.py: SinGAN's schedule and our limits in plain Python, held to the spec's tables and to what
+"""engine/spec/srmath.py: SinGAN's schedule and our limits in plain Python, held to the spec's tables and to what
 the torch implementation really produces."""
 
 from __future__ import annotations

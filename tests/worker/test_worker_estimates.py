@@ -80,3 +80,14 @@ def test_the_super_resolution_head_records_its_pace_too(
     assert [r.phase for r in rows] == ["stage", "stage", "sr_head"]
     head = rows[-1]
     assert (head.stage, head.pixels, head.channels, head.iterations) == (2, top_height * top_width, 32, 24)
+
+
+def test_the_heads_iterations_and_width_the_estimate_assumes_are_the_engines() -> None:
+    """core.estimates.SR_HEAD_DEFAULTS (core cannot import the engine's SRConfig, which is not in engine.spec)."""
+    import engine
+    from core.estimates import SR_HEAD_DEFAULTS
+    from worker.artifacts import SR_HEAD_PRESET_FOR
+
+    for preset, (iterations, channels) in SR_HEAD_DEFAULTS.items():
+        config = engine.SRConfig.preset(SR_HEAD_PRESET_FOR[preset])  # type: ignore[arg-type]
+        assert (config.iterations, config.channels) == (iterations, channels), preset

@@ -1,8 +1,8 @@
 """iteration_speeds: seconds per iteration the workers measured per stage size and device (estimates)
 
 Revision ID: e5f1a2b3c4d6
-Revises: 7d3e9a41c2b8
-Create Date: 2026-12-03 09:00:00
+Revises: e5f1a7c3b9d2
+Create Date: 2026-12-03 09:30:00
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e5f1a2b3c4d6"
-down_revision: str | None = "7d3e9a41c2b8"
+down_revision: str | None = "e5f1a7c3b9d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core import webhooks
 from core.ids import new_id
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, utcnow
+from core.vocabulary import KIND_LANES, PARAM_DEPENDENT_LANE_KINDS, Lane, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,11 @@ def add_event(
     session: Session, job_id: str, type_: JobEventType, message: str = "", data: dict[str, Any] | None = None
 ) -> None:
     session.add(JobEvent(job_id=job_id, type=type_.value, message=message, data=data))
+
+
+def lane_of_job(job: Job) -> Lane:
+    """The lane this job runs in (the rule is `core.vocabulary.lane_of`)."""
+    return lane_of(job.kind, job.params)
 
 
 def new_job_id() -> str:
@@ -106,11 +112,23 @@ def counted_attempts(job: Job) -> int:
     return job.attempts - (job.given_back or 0)
 
 
-def next_queued_job_id(session: Session) -> str | None:
-    """Oldest queued job (the embedded worker's poll); claiming it can still lose a race."""
-    return session.scalar(
-        select(Job.id).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at, Job.id).limit(1)
-    )
+def next_queued_job_id(session: Session, lane: Lane | None = None) -> str | None:
+    """Oldest queued job, of one lane when given (the embedded worker's poll); claiming it can still lose a
+    race. The kinds are filtered in SQL; a kind whose lane depends on its params is checked here."""
+    query = select(Job.id, Job.kind, Job.params).where(Job.state == JobState.QUEUED.value)
+    if lane is not None:
+        kinds = {
+            kind for kind, its_lane in KIND_LANES.items() if its_lane == lane
+        } | PARAM_DEPENDENT_LANE_KINDS
+        if lane == "long":  # a kind the vocabulary does not list runs in the long lane
+            query = query.where(Job.kind.not_in([k for k, its in KIND_LANES.items() if its != lane]))
+        else:
+            query = query.where(Job.kind.in_(kinds))
+    query = query.order_by(Job.created_at, Job.id)
+    for row in session.execute(query.execution_options(yield_per=50)):
+        if lane is None or lane_of(row.kind, row.params) == lane:
+            return str(row.id)
+    return None
 
 
 def record_progress(
@@ -341,14 +359,14 @@ def unqueue_unsent(session: Session, job_id: str) -> bool:
     return _conditional_update(session, job_id, JobState.QUEUED, state=JobState.RUNNING.value)
 
 
-def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str]]:
-    """(id, kind) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
+def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str, Lane]]:
+    """(id, kind, lane) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
     cutoff = utcnow() - older_than
     since = func.coalesce(Job.heartbeat_at, Job.created_at)
     query = (
-        select(Job.id, Job.kind)
+        select(Job.id, Job.kind, Job.params)
         .where(Job.state == JobState.QUEUED.value, since < cutoff)
         .order_by(Job.created_at)
         .limit(limit)
     )
-    return [(row.id, row.kind) for row in session.execute(query)]
+    return [(row.id, row.kind, lane_of(row.kind, row.params)) for row in session.execute(query)]

@@ -17,6 +17,7 @@ from kombu import Exchange, Queue
 
 from core.models import JobKind
 from core.settings import Settings
+from core.vocabulary import LANES, Lane
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +34,33 @@ class QueueUnavailable(RuntimeError):
 
 
 class JobQueue(Protocol):
-    def send_job(self, job_id: str, kind: JobKind) -> None: ...
+    def send_job(self, job_id: str, kind: JobKind, lane: Lane) -> None:
+        """Send the job's task to its lane's queue (`core.vocabulary.lane_of`, via `core.jobs.lane_of_job`)."""
+        ...
+
     def send_webhook(self, delivery_id: str) -> None: ...
     def check(self) -> None:
         """Raise if the broker cannot be reached (readiness probe)."""
         ...
 
 
-def task_queues(settings: Settings) -> tuple[Queue, Queue]:
+def lane_queue(settings: Settings, lane: Lane) -> str:
+    """The Celery queue a lane's jobs are sent to (and its workers consume)."""
+    return settings.interactive_queue if lane == "interactive" else settings.gpu_queue
+
+
+def job_queues(settings: Settings) -> tuple[str, ...]:
+    """Every queue a job's task can wait in: one per lane."""
+    return tuple(lane_queue(settings, lane) for lane in LANES)
+
+
+def task_queues(settings: Settings) -> tuple[Queue, ...]:
     """Each queue with its own direct exchange and routing key, declared the same way by producer and worker.
     Left implicit, the worker binds every queue to the default queue's exchange and key; Celery still publishes
     by queue name, but anything routing through that exchange would reach both queues."""
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         Queue(name, Exchange(name, type="direct"), routing_key=name)
-        for name in (settings.gpu_queue, settings.webhooks_queue)
+        for name in (*job_queues(settings), settings.webhooks_queue)
     )
 
 
@@ -83,9 +97,10 @@ class CeleryQueue:
         except Exception as e:  # kombu raises several types for an unreachable broker
             raise QueueUnavailable(f"could not send {name}: {e}") from e
 
-    def send_job(self, job_id: str, kind: JobKind) -> None:
-        self._send(TASK_FOR_KIND[kind], job_id, self.settings.gpu_queue)
-        log.info("job sent", extra={"job_id": job_id, "kind": kind.value, "queue": self.settings.gpu_queue})
+    def send_job(self, job_id: str, kind: JobKind, lane: Lane) -> None:
+        queue = lane_queue(self.settings, lane)
+        self._send(TASK_FOR_KIND[kind], job_id, queue)
+        log.info("job sent", extra={"job_id": job_id, "kind": kind.value, "lane": lane, "queue": queue})
 
     def send_webhook(self, delivery_id: str) -> None:
         self._send(TASK_DELIVER_WEBHOOK, delivery_id, self.settings.webhooks_queue)
@@ -95,7 +110,7 @@ class CeleryQueue:
             connection.ensure_connection(max_retries=1, timeout=2)
 
     def pending_job_ids(self, reserved_within_s: float) -> set[str] | None:
-        """Job ids whose task message is alive in the broker: waiting in the GPU queue, or reserved by a worker
+        """Job ids whose task message is alive in the broker: waiting in a lane's queue, or reserved by a worker
         less than `reserved_within_s` ago. A worker killed with SIGKILL strands the message it had reserved in
         kombu's `unacked` hash until the visibility timeout (days); a job still `queued` whose id is not in
         this set lost its message and must be sent again. None when the broker is not Redis."""
@@ -104,15 +119,16 @@ class CeleryQueue:
         import redis
 
         client = redis.Redis.from_url(self.settings.broker_url, socket_timeout=5)
+        queues = job_queues(self.settings)
         try:
-            ids = {_job_id_of(raw) for raw in client.lrange(self.settings.gpu_queue, 0, -1)}
+            ids = {_job_id_of(raw) for queue in queues for raw in client.lrange(queue, 0, -1)}
             fresh: list[Any] = list(
                 client.zrangebyscore("unacked_index", time.time() - reserved_within_s, "+inf")
             )
             for raw in client.hmget("unacked", fresh) if fresh else []:
                 if raw is not None:
                     entry = json.loads(raw)
-                    if isinstance(entry, list) and entry and entry[-1] == self.settings.gpu_queue:
+                    if isinstance(entry, list) and entry and entry[-1] in queues:
                         ids.add(_job_id_of(json.dumps(entry[0])))
         finally:
             client.close()
@@ -136,8 +152,10 @@ def _job_id_of(raw: bytes | str) -> str | None:
 class EmbeddedQueue:
     """Sends nothing: the embedded worker finds queued jobs and due webhooks in the database."""
 
-    def send_job(self, job_id: str, kind: JobKind) -> None:
-        log.info("job queued for the embedded worker", extra={"job_id": job_id, "kind": kind.value})
+    def send_job(self, job_id: str, kind: JobKind, lane: Lane) -> None:
+        log.info(
+            "job queued for the embedded worker", extra={"job_id": job_id, "kind": kind.value, "lane": lane}
+        )
 
     def send_webhook(self, delivery_id: str) -> None:
         pass

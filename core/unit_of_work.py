@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.models import Job, JobKind, WebhookDelivery
 from core.queue import JobQueue, QueueUnavailable
+from core.vocabulary import Lane, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ class UnitOfWork:
     def __init__(self, db: Database, queue: JobQueue) -> None:
         self.db, self.queue = db, queue
         self.session: Session = db.new_session()
-        self._flushed_jobs: list[tuple[str, JobKind]] = []
+        self._flushed_jobs: list[tuple[str, JobKind, Lane]] = []
         self._flushed_deliveries: list[str] = []
-        self._committed_jobs: list[tuple[str, JobKind]] = []
+        self._committed_jobs: list[tuple[str, JobKind, Lane]] = []
         self._committed_deliveries: list[str] = []
         self._cleanups: list[Callable[[], Any]] = []
         event.listen(self.session, "after_flush", self._collect)
@@ -104,9 +105,9 @@ class UnitOfWork:
                 self.queue.send_webhook(delivery_id)
         failed: list[str] = []
         cause: Exception | None = None
-        for job_id, kind in jobs:
+        for job_id, kind, lane in jobs:
             try:
-                self.queue.send_job(job_id, kind)
+                self.queue.send_job(job_id, kind, lane)
             except QueueUnavailable as e:
                 failed.append(job_id)
                 cause = e
@@ -118,7 +119,7 @@ class UnitOfWork:
         # after_flush still sees the flushed objects as new (SQLAlchemy's documented pre-flush view)
         for row in session.new:
             if isinstance(row, Job):
-                self._flushed_jobs.append((row.id, JobKind(row.kind)))
+                self._flushed_jobs.append((row.id, JobKind(row.kind), lane_of(row.kind, row.params)))
             elif isinstance(row, WebhookDelivery):
                 self._flushed_deliveries.append(row.id)
 

@@ -165,8 +165,8 @@ class ThreadQueue(RecordingQueue):
         super().__init__()
         self.ctx = ctx
 
-    def send_job(self, job_id: str, kind: Any) -> None:
-        super().send_job(job_id, kind)
+    def send_job(self, job_id: str, kind: Any, lane: str) -> None:
+        super().send_job(job_id, kind, lane)
         threading.Thread(target=run_job, args=(self.ctx, job_id), daemon=True).start()
 
 

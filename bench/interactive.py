@@ -227,7 +227,7 @@ def embedded_shape(folder: Path, requests: int, iters: int) -> list[Row]:
     port = free_port()
     database_url = f"sqlite:///{folder / 'embedded.db'}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONSINGAN_")},
         "CONSINGAN_DATABASE_URL": database_url,
         "CONSINGAN_STORAGE_DIR": str(folder / "objects"),
         "CONSINGAN_PORT": str(port),

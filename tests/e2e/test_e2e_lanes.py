@@ -126,3 +126,68 @@ def test_a_sample_is_drawn_while_another_model_trains(
     assert 'consingan_worker_lane_run_seconds_count{lane="interactive",state="succeeded"} 2.0' in text
     assert 'consingan_worker_lane_queue_wait_seconds_count{lane="interactive"} 2.0' in text
     assert "consingan_worker_model_cache_bytes " in text
+
+
+def test_the_embedded_runner_draws_a_sample_while_another_model_trains(tmp_path: Path) -> None:
+    """`make run`: the interactive lane in the runner's process, the long lane in its own (niced) one."""
+    from core.db import Database
+    from core.keys import create_key, get_or_create_owner
+
+    port, log_path = free_port(), tmp_path / "embedded.log"
+    database_url = f"sqlite:///{tmp_path / 'consingan.db'}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONSINGAN_")},
+        "CONSINGAN_DATABASE_URL": database_url,
+        "CONSINGAN_STORAGE_DIR": str(tmp_path / "objects"),
+        "CONSINGAN_PORT": str(port),
+        "CONSINGAN_DEVICE": "cpu",
+        "OMP_NUM_THREADS": "1",
+    }
+    with log_path.open("wb") as log:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "worker.embedded"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while b"embedded service up" not in log_path.read_bytes():
+            assert runner.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.1)
+        db = Database(database_url)
+        with db.transaction() as session:
+            key = create_key(session, get_or_create_owner(session, "lanes"))
+        db.dispose()
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=90
+        )
+
+        def train(iters: int) -> str:
+            data = {"preset": "quick", "train_stages": "2", "iters_per_stage": str(iters), "max_size": "32"}
+            files = {"image": ("scene.png", scene_image(48, 40), "image/png")}
+            response = client.post("/v1/models", data=data, files=files)
+            assert response.status_code == 202, response.text
+            return str(response.json()["id"])
+
+        def state(model_id: str) -> str:
+            return str(client.get(f"/v1/models/{model_id}").json()["state"])
+
+        ready = train(5)
+        deadline = time.monotonic() + 240
+        while state(ready) != "succeeded":
+            assert time.monotonic() < deadline and state(ready) in ("queued", "running"), log_path.read_text()
+            time.sleep(0.3)
+        busy = train(20000)
+        while state(busy) != "running":
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        drawn = client.post(f"/v1/models/{ready}/samples", json={"n": 4}, headers={"Prefer": "wait=60"})
+        assert drawn.status_code == 200, f"{drawn.text}\n{log_path.read_text()[-3000:]}"
+        assert drawn.json()["state"] == "succeeded" and state(busy) == "running"
+        client.post(f"/v1/models/{busy}/cancel")
+    finally:
+        runner.terminate()
+        try:
+            runner.wait(30)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+            runner.wait(10)

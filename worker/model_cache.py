@@ -92,7 +92,7 @@ class ModelCache:
             self._drop(lambda k: k.model_id == model_id, "deleted")
             self._report()
 
-    def keys(self) -> list[CacheKey]:
+    def cached_keys(self) -> list[CacheKey]:
         """Least recently used first."""
         with self._lock:
             return list(self._entries)

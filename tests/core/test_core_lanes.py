@@ -58,7 +58,12 @@ def test_the_unit_of_work_sends_each_job_to_its_lane(db: Any, caller: Any) -> No
         tuned = jobs.create_job(uow.session, model, JobKind.HARMONIZE, {"fine_tune": True})
         plain = jobs.create_job(uow.session, model, JobKind.HARMONIZE, {"fine_tune": False})
         uow.commit()
-    assert queue.lanes == {train.id: "long", sample.id: "interactive", tuned.id: "long", plain.id: "interactive"}
+    assert queue.lanes == {
+        train.id: "long",
+        sample.id: "interactive",
+        tuned.id: "long",
+        plain.id: "interactive",
+    }
 
 
 def test_the_embedded_poll_takes_the_oldest_job_of_its_lane(db: Any, caller: Any) -> None:

@@ -132,7 +132,9 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_up_is_printed_once_the_api_answers_and_kill_9_takes_the_api_and_the_long_lane_down(tmp_path: Path) -> None:
+def test_up_is_printed_once_the_api_answers_and_kill_9_takes_the_api_and_the_long_lane_down(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     log_path = tmp_path / "embedded.log"
     with log_path.open("wb") as log:

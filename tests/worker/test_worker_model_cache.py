@@ -47,10 +47,10 @@ def test_least_recently_used_entries_leave_beyond_the_budget() -> None:
     cache.get(b, Loader(10))
     cache.get(a, Loader(10))  # a is now the most recently used
     cache.get(c, Loader(10))  # 30 > 25: b goes
-    assert cache.keys() == [a, c] and cache.bytes == 20
+    assert cache.cached_keys() == [a, c] and cache.bytes == 20
     too_big = Loader(26)
     cache.get(CacheKey("mdl_d", "trained", "v1"), too_big)  # served, never kept
-    assert cache.keys() == [a, c] and too_big.calls == 1
+    assert cache.cached_keys() == [a, c] and too_big.calls == 1
 
 
 def test_a_new_version_replaces_the_old_and_forget_drops_a_model() -> None:
@@ -61,9 +61,9 @@ def test_a_new_version_replaces_the_old_and_forget_drops_a_model() -> None:
     cache.get(trained, Loader(10))
     load_new = Loader(10)
     cache.get(new, load_new)
-    assert load_new.calls == 1 and cache.keys() == [trained, new]  # the old head is gone
+    assert load_new.calls == 1 and cache.cached_keys() == [trained, new]  # the old head is gone
     cache.forget("mdl_a")
-    assert cache.keys() == [] and cache.bytes == 0
+    assert cache.cached_keys() == [] and cache.bytes == 0
 
 
 def test_versions_change_with_the_rows_that_point_at_the_objects() -> None:
@@ -149,7 +149,7 @@ def test_a_second_sample_reads_nothing_from_storage_and_draws_the_same_images(
     again = sample_bytes(db, storage, settings, warm, model)
     assert reads == []  # the checkpoint came from the cache
     assert again == first  # and sampling did not change the cached model
-    assert warm.models is not None and [k.part for k in warm.models.keys()] == ["trained"]
+    assert warm.models is not None and [k.part for k in warm.models.cached_keys()] == ["trained"]
 
 
 def test_a_replaced_sr_head_is_never_served_from_the_cache(
@@ -182,7 +182,7 @@ def test_a_replaced_sr_head_is_never_served_from_the_cache(
     assert new_facts["key"] in reads  # the new head was read, not the cached one served
     assert second["noise_amp"] == pytest.approx(new_facts["noise_amp"])
     assert warm.models is not None
-    heads = [k for k in warm.models.keys() if k.part == "sr_head"]
+    heads = [k for k in warm.models.cached_keys() if k.part == "sr_head"]
     assert len(heads) == 1 and new_facts["sha256"] in heads[0].version  # the old head left the cache
 
 
@@ -212,13 +212,13 @@ def test_a_deleted_model_leaves_the_cache_and_is_never_served(
 ) -> None:
     model = train(db, storage, settings, long_ctx, owner.owner_id)
     sample_bytes(db, storage, settings, warm, model)
-    assert warm.models is not None and any(k.model_id == model.id for k in warm.models.keys())
+    assert warm.models is not None and any(k.model_id == model.id for k in warm.models.cached_keys())
     job = submit_job(db, storage, settings, JobKind.SAMPLE, model.owner_id, {"n": 1}, model=model)
     services = Services(settings, db, storage, RecordingQueue())
     racing = dataclasses.replace(
         warm, db=DeletingDatabase(db, lambda: service.delete_model(services, model_of(db, model.id)))
     )
     assert run_job(racing, job.id) is None  # the model went away: nothing drawn, nothing stored
-    assert not any(k.model_id == model.id for k in warm.models.keys())
+    assert not any(k.model_id == model.id for k in warm.models.cached_keys())
     with db.read() as session:
         assert session.get(Job, job.id) is None and session.get(Model, model.id) is None

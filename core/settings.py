@@ -160,7 +160,10 @@ class Settings(BaseSettings):
         0, ge=0, description="torch threads of a long-lane job process (0: torch's default, one per core)"
     )
     interactive_torch_threads: int = Field(
-        0, ge=0, description="torch threads of the interactive lane (0: torch's default, one per core)"
+        1,
+        ge=0,
+        description="torch threads of the interactive lane (0: torch's default, one per core); one keeps a "
+        "sample fast on a CPU a training is also using (docs/lanes.md)",
     )
 
     worker_metrics_port: int = Field(

@@ -257,10 +257,17 @@ def embedded_shape(folder: Path, requests: int, iters: int) -> list[Row]:
 
 
 def engine_reference(checkpoint: bytes, repeats: int = 10) -> tuple[float, float]:
-    """Median seconds the engine takes, in this process, to load the checkpoint and to draw the 4 images."""
+    """Median seconds the engine takes, in this process, to load the checkpoint and to draw the 4 images,
+    with the interactive lane's torch threads (setting interactive_torch_threads)."""
+    import torch
+
     import engine
+    from core.settings import get_settings
     from worker.artifacts import sample_in_batches
 
+    threads = get_settings().interactive_torch_threads
+    if threads:
+        torch.set_num_threads(threads)
     loads, draws = [], []
     for seed in range(repeats):
         started = time.perf_counter()
@@ -270,6 +277,12 @@ def engine_reference(checkpoint: bytes, repeats: int = 10) -> tuple[float, float
         loads.append(loaded - started)
         draws.append(time.perf_counter() - loaded)
     return statistics.median(loads), statistics.median(draws)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def print_rows(rows: list[Row], reference_s: float) -> None:
@@ -307,13 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         (folder / "celery").mkdir()
         rows, checkpoint = celery_shape(folder / "celery", args.requests, args.iters)
         load_s, draw_s = engine_reference(checkpoint)
+        reference_load = os.getloadavg()[0]
         if not args.skip_embedded:
             (folder / "embedded").mkdir()
             rows += embedded_shape(folder / "embedded", args.requests, args.iters)
     print()
     print(
-        f"engine in this process, same checkpoint ({len(checkpoint)} bytes): load {load_s * 1000:.1f} ms + "
-        f"draw n=4 {draw_s * 1000:.1f} ms = {(load_s + draw_s) * 1000:.1f} ms (median of 10)"
+        f"engine in this process, same checkpoint ({len(checkpoint)} bytes), {torch_threads()} torch thread(s): "
+        f"load {load_s * 1000:.1f} ms + draw n=4 {draw_s * 1000:.1f} ms = {(load_s + draw_s) * 1000:.1f} ms "
+        f"(median of 10, measured between the two shapes, loadavg {reference_load:.2f})"
     )
     print_rows(rows, load_s + draw_s)
     print(f"loadavg at end {os.getloadavg()}")

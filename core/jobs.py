@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from core import webhooks
+from core import fair_share, notify, webhooks
 from core.ids import new_id
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, utcnow
 from core.vocabulary import KIND_LANES, PARAM_DEPENDENT_LANE_KINDS, Lane, lane_of
@@ -29,6 +29,7 @@ def add_event(
     session: Session, job_id: str, type_: JobEventType, message: str = "", data: dict[str, Any] | None = None
 ) -> None:
     session.add(JobEvent(job_id=job_id, type=type_.value, message=message, data=data))
+    notify.job_changed(session, job_id)  # waiters (`Prefer: wait`, event streams) wake at the commit
 
 
 def lane_of_job(job: Job) -> Lane:
@@ -47,7 +48,9 @@ def create_job(
     params: dict[str, Any] | None = None,
     job_id: str | None = None,
 ) -> Job:
-    """Insert a queued job (flushed, not committed). Its task is sent after the commit by the unit of work."""
+    """Insert a queued job (flushed, not committed). Its task is sent after the commit by the unit of work,
+    with the fair-share priority computed here (`core.fair_share`)."""
+    lane = fair_share.lane_of(kind, params)
     job = Job(
         id=job_id or new_job_id(),
         owner_id=model.owner_id,
@@ -59,6 +62,8 @@ def create_job(
         attempts=0,
         stages_done=0,
         created_at=utcnow(),
+        lane=lane,
+        priority=fair_share.priority_for(session, model.owner_id, lane),
     )
     session.add(job)
     session.flush()
@@ -113,8 +118,9 @@ def counted_attempts(job: Job) -> int:
 
 
 def next_queued_job_id(session: Session, lane: Lane | None = None) -> str | None:
-    """Oldest queued job, of one lane when given (the embedded worker's poll); claiming it can still lose a
-    race. The kinds are filtered in SQL; a kind whose lane depends on its params is checked here."""
+    """The queued job to start next, of one lane when given, in the fair-share order a broker would serve it
+    (the embedded worker's poll); claiming it can still lose a race. The kinds are filtered in SQL; a kind
+    whose lane depends on its params is checked here."""
     query = select(Job.id, Job.kind, Job.params).where(Job.state == JobState.QUEUED.value)
     if lane is not None:
         kinds = {
@@ -124,7 +130,7 @@ def next_queued_job_id(session: Session, lane: Lane | None = None) -> str | None
             query = query.where(Job.kind.not_in([k for k, its in KIND_LANES.items() if its != lane]))
         else:
             query = query.where(Job.kind.in_(kinds))
-    query = query.order_by(Job.created_at, Job.id)
+    query = query.order_by(*fair_share.claim_order())
     for row in session.execute(query.execution_options(yield_per=50)):
         if lane is None or lane_of(row.kind, row.params) == lane:
             return str(row.id)
@@ -135,9 +141,12 @@ def record_progress(
     session: Session, job_id: str, progress: dict[str, Any], attempt: int | None = None
 ) -> bool:
     """Progress doubles as the heartbeat. False when the job is no longer running (or no longer ours)."""
-    return _conditional_update(
+    won = _conditional_update(
         session, job_id, JobState.RUNNING, attempt, progress=progress, heartbeat_at=utcnow()
     )
+    if won:
+        notify.job_changed(session, job_id)  # an event stream shows the new progress
+    return won
 
 
 def heartbeat(session: Session, job_id: str, attempt: int) -> bool:
@@ -359,14 +368,19 @@ def unqueue_unsent(session: Session, job_id: str) -> bool:
     return _conditional_update(session, job_id, JobState.QUEUED, state=JobState.RUNNING.value)
 
 
-def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str, Lane]]:
-    """(id, kind, lane) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
+def queued_jobs(
+    session: Session, older_than: dt.timedelta, limit: int = 1000
+) -> list[tuple[str, str, Lane, int]]:
+    """(id, kind, lane, priority) of jobs queued since before `older_than` ago (last claim or creation),
+    oldest first."""
     cutoff = utcnow() - older_than
     since = func.coalesce(Job.heartbeat_at, Job.created_at)
     query = (
-        select(Job.id, Job.kind, Job.params)
+        select(Job.id, Job.kind, Job.params, Job.priority)
         .where(Job.state == JobState.QUEUED.value, since < cutoff)
         .order_by(Job.created_at)
         .limit(limit)
     )
-    return [(row.id, row.kind, lane_of(row.kind, row.params)) for row in session.execute(query)]
+    return [
+        (row.id, row.kind, lane_of(row.kind, row.params), row.priority or 0) for row in session.execute(query)
+    ]

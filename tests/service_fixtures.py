@@ -180,10 +180,14 @@ class RecordingQueue:
     jobs: list[tuple[str, str]] = field(default_factory=list)
     webhooks: list[str] = field(default_factory=list)
     lanes: dict[str, str] = field(default_factory=dict)  # job id -> the lane it was sent to
+    priorities: dict[str, int] = field(
+        default_factory=dict
+    )  # job id -> the fair-share priority it was sent with
 
-    def send_job(self, job_id: str, kind: Any, lane: str) -> None:
+    def send_job(self, job_id: str, kind: Any, lane: str, priority: int = 0) -> None:
         self.jobs.append((job_id, str(kind.value if hasattr(kind, "value") else kind)))
         self.lanes[job_id] = lane
+        self.priorities[job_id] = priority
 
     def send_webhook(self, delivery_id: str) -> None:
         self.webhooks.append(delivery_id)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core import fair_share, notify, webhooks
 from core.ids import new_id
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, utcnow
+from core.vocabulary import KIND_LANES, PARAM_DEPENDENT_LANE_KINDS, Lane, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ def add_event(
 ) -> None:
     session.add(JobEvent(job_id=job_id, type=type_.value, message=message, data=data))
     notify.job_changed(session, job_id)  # waiters (`Prefer: wait`, event streams) wake at the commit
+
+
+def lane_of_job(job: Job) -> Lane:
+    """The lane this job runs in (the rule is `core.vocabulary.lane_of`)."""
+    return lane_of(job.kind, job.params)
 
 
 def new_job_id() -> str:
@@ -111,12 +117,24 @@ def counted_attempts(job: Job) -> int:
     return job.attempts - (job.given_back or 0)
 
 
-def next_queued_job_id(session: Session) -> str | None:
-    """The queued job to start next, in the fair-share order a broker would serve it (the embedded worker's
-    poll); claiming it can still lose a race."""
-    return session.scalar(
-        select(Job.id).where(Job.state == JobState.QUEUED.value).order_by(*fair_share.claim_order()).limit(1)
-    )
+def next_queued_job_id(session: Session, lane: Lane | None = None) -> str | None:
+    """The queued job to start next, of one lane when given, in the fair-share order a broker would serve it
+    (the embedded worker's poll); claiming it can still lose a race. The kinds are filtered in SQL; a kind
+    whose lane depends on its params is checked here."""
+    query = select(Job.id, Job.kind, Job.params).where(Job.state == JobState.QUEUED.value)
+    if lane is not None:
+        kinds = {
+            kind for kind, its_lane in KIND_LANES.items() if its_lane == lane
+        } | PARAM_DEPENDENT_LANE_KINDS
+        if lane == "long":  # a kind the vocabulary does not list runs in the long lane
+            query = query.where(Job.kind.not_in([k for k, its in KIND_LANES.items() if its != lane]))
+        else:
+            query = query.where(Job.kind.in_(kinds))
+    query = query.order_by(*fair_share.claim_order())
+    for row in session.execute(query.execution_options(yield_per=50)):
+        if lane is None or lane_of(row.kind, row.params) == lane:
+            return str(row.id)
+    return None
 
 
 def record_progress(
@@ -350,14 +368,19 @@ def unqueue_unsent(session: Session, job_id: str) -> bool:
     return _conditional_update(session, job_id, JobState.QUEUED, state=JobState.RUNNING.value)
 
 
-def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str, int]]:
-    """(id, kind, priority) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
+def queued_jobs(
+    session: Session, older_than: dt.timedelta, limit: int = 1000
+) -> list[tuple[str, str, Lane, int]]:
+    """(id, kind, lane, priority) of jobs queued since before `older_than` ago (last claim or creation),
+    oldest first."""
     cutoff = utcnow() - older_than
     since = func.coalesce(Job.heartbeat_at, Job.created_at)
     query = (
-        select(Job.id, Job.kind, Job.priority)
+        select(Job.id, Job.kind, Job.params, Job.priority)
         .where(Job.state == JobState.QUEUED.value, since < cutoff)
         .order_by(Job.created_at)
         .limit(limit)
     )
-    return [(row.id, row.kind, row.priority or 0) for row in session.execute(query)]
+    return [
+        (row.id, row.kind, lane_of(row.kind, row.params), row.priority or 0) for row in session.execute(query)
+    ]

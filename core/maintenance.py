@@ -23,6 +23,7 @@ from core.queue import JobQueue, QueueUnavailable
 from core.settings import Settings
 from core.storage import Storage
 from core.unit_of_work import UnitOfWork
+from core.vocabulary import Lane
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def reap_stale_jobs(
     every running job as abandoned (the embedded runner at start: it is the only worker)."""
     timeout = dt.timedelta(seconds=settings.heartbeat_timeout_s if older_than_s is None else older_than_s)
     reaped = Reaped()
-    to_send: list[tuple[str, JobKind, int]] = []
+    to_send: list[tuple[str, JobKind, Lane, int]] = []
     with db.read() as session:
         stale = [(job.id, job) for job in jobs.stale_running_jobs(session, timeout)]
         started = jobs.database_started_at(session) if older_than_s is None else None
@@ -59,12 +60,12 @@ def reap_stale_jobs(
             uow.commit()
         if outcome == "requeued":
             reaped.requeued.append(job_id)
-            to_send.append((job_id, JobKind(job.kind), job.priority or 0))
+            to_send.append((job_id, JobKind(job.kind), jobs.lane_of_job(job), job.priority or 0))
         elif outcome == "failed":
             reaped.failed.append(job_id)
-    for job_id, kind, priority in to_send:
+    for job_id, kind, lane, priority in to_send:
         try:
-            queue.send_job(job_id, kind, priority=priority)
+            queue.send_job(job_id, kind, lane, priority=priority)
         except QueueUnavailable:
             # Queued with no task would wait forever: put it back as stale-running; the next pass retries.
             with db.transaction() as session:
@@ -107,11 +108,11 @@ def resend_stranded(
     if pending is None:
         return []
     resent = []
-    for job_id, kind, priority in candidates:
+    for job_id, kind, lane, priority in candidates:
         if job_id in pending:
             continue
         try:
-            queue.send_job(job_id, JobKind(kind), priority=priority)
+            queue.send_job(job_id, JobKind(kind), lane, priority=priority)
         except QueueUnavailable:
             break
         resent.append(job_id)

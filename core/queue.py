@@ -18,6 +18,7 @@ from kombu import Exchange, Queue
 from core.fair_share import MAX_PRIORITY
 from core.models import JobKind
 from core.settings import Settings
+from core.vocabulary import LANES, Lane
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ class QueueUnavailable(RuntimeError):
 
 
 class JobQueue(Protocol):
-    def send_job(self, job_id: str, kind: JobKind, priority: int = 0) -> None:
-        """`priority`: the job's fair-share priority (core.fair_share); 0 is served first."""
+    def send_job(self, job_id: str, kind: JobKind, lane: Lane, priority: int = 0) -> None:
+        """Send the job's task to its lane's queue (`core.vocabulary.lane_of`, via `core.jobs.lane_of_job`).
+        `priority`: the job's fair-share priority (core.fair_share); 0 is served first."""
         ...
 
     def send_webhook(self, delivery_id: str) -> None: ...
@@ -48,13 +50,23 @@ class JobQueue(Protocol):
         ...
 
 
-def task_queues(settings: Settings) -> tuple[Queue, Queue]:
+def lane_queue(settings: Settings, lane: Lane) -> str:
+    """The Celery queue a lane's jobs are sent to (and its workers consume)."""
+    return settings.interactive_queue if lane == "interactive" else settings.gpu_queue
+
+
+def job_queues(settings: Settings) -> tuple[str, ...]:
+    """Every queue a job's task can wait in: one per lane."""
+    return tuple(lane_queue(settings, lane) for lane in LANES)
+
+
+def task_queues(settings: Settings) -> tuple[Queue, ...]:
     """Each queue with its own direct exchange and routing key, declared the same way by producer and worker.
     Left implicit, the worker binds every queue to the default queue's exchange and key; Celery still publishes
     by queue name, but anything routing through that exchange would reach both queues."""
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         Queue(name, Exchange(name, type="direct"), routing_key=name)
-        for name in (settings.gpu_queue, settings.webhooks_queue)
+        for name in (*job_queues(settings), settings.webhooks_queue)
     )
 
 
@@ -99,17 +111,13 @@ class CeleryQueue:
         except Exception as e:  # kombu raises several types for an unreachable broker
             raise QueueUnavailable(f"could not send {name}: {e}") from e
 
-    def send_job(self, job_id: str, kind: JobKind, priority: int = 0) -> None:
+    def send_job(self, job_id: str, kind: JobKind, lane: Lane, priority: int = 0) -> None:
+        queue = lane_queue(self.settings, lane)
         priority = max(0, min(priority, MAX_PRIORITY))
-        self._send(TASK_FOR_KIND[kind], job_id, self.settings.gpu_queue, priority)
+        self._send(TASK_FOR_KIND[kind], job_id, queue, priority)
         log.info(
             "job sent",
-            extra={
-                "job_id": job_id,
-                "kind": kind.value,
-                "queue": self.settings.gpu_queue,
-                "priority": priority,
-            },
+            extra={"job_id": job_id, "kind": kind.value, "lane": lane, "queue": queue, "priority": priority},
         )
 
     def send_webhook(self, delivery_id: str) -> None:
@@ -120,7 +128,7 @@ class CeleryQueue:
             connection.ensure_connection(max_retries=1, timeout=2)
 
     def pending_job_ids(self, reserved_within_s: float) -> set[str] | None:
-        """Job ids whose task message is alive in the broker: waiting in the GPU queue, or reserved by a worker
+        """Job ids whose task message is alive in the broker: waiting in a lane's queue, or reserved by a worker
         less than `reserved_within_s` ago. A worker killed with SIGKILL strands the message it had reserved in
         kombu's `unacked` hash until the visibility timeout (days); a job still `queued` whose id is not in
         this set lost its message and must be sent again. None when the broker is not Redis."""
@@ -129,10 +137,12 @@ class CeleryQueue:
         import redis
 
         client = redis.Redis.from_url(self.settings.broker_url, socket_timeout=5)
+        queues = job_queues(self.settings)
         try:
             ids = {
                 _job_id_of(raw)
-                for name in priority_lists(self.settings.gpu_queue)
+                for queue in queues
+                for name in priority_lists(queue)
                 for raw in client.lrange(name, 0, -1)
             }
             fresh: list[Any] = list(
@@ -141,7 +151,7 @@ class CeleryQueue:
             for raw in client.hmget("unacked", fresh) if fresh else []:
                 if raw is not None:
                     entry = json.loads(raw)
-                    if isinstance(entry, list) and entry and entry[-1] == self.settings.gpu_queue:
+                    if isinstance(entry, list) and entry and entry[-1] in queues:
                         ids.add(_job_id_of(json.dumps(entry[0])))
         finally:
             client.close()
@@ -170,8 +180,10 @@ def _job_id_of(raw: bytes | str) -> str | None:
 class EmbeddedQueue:
     """Sends nothing: the embedded worker finds queued jobs and due webhooks in the database."""
 
-    def send_job(self, job_id: str, kind: JobKind, priority: int = 0) -> None:
-        log.info("job queued for the embedded worker", extra={"job_id": job_id, "kind": kind.value})
+    def send_job(self, job_id: str, kind: JobKind, lane: Lane, priority: int = 0) -> None:
+        log.info(
+            "job queued for the embedded worker", extra={"job_id": job_id, "kind": kind.value, "lane": lane}
+        )
 
     def send_webhook(self, delivery_id: str) -> None:
         pass

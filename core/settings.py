@@ -29,7 +29,14 @@ class Settings(BaseSettings):
         description="celery: send tasks to the broker; embedded: the local worker polls the database",
     )
     broker_url: str = Field("redis://localhost:6379/0", description="Celery broker (Redis)")
-    gpu_queue: str = Field("gpu", description="Celery queue for train/sample/harmonize tasks")
+    gpu_queue: str = Field(
+        "gpu", description="Celery queue of the long lane (train, train_sr_head, fine-tuned harmonize)"
+    )
+    interactive_queue: str = Field(
+        "",
+        description="Celery queue of the interactive lane (sample, super_resolve, animate, harmonize "
+        "without fine-tuning); empty: `{gpu_queue}-interactive`",
+    )
     webhooks_queue: str = Field("webhooks", description="Celery queue for webhook deliveries")
     visibility_timeout_s: int = Field(
         2 * 24 * 3600,
@@ -126,6 +133,9 @@ class Settings(BaseSettings):
     embedded_poll_interval_s: float = Field(
         1.0, description="how often the embedded worker looks for queued jobs"
     )
+    embedded_interactive_poll_interval_s: float = Field(
+        0.05, description="how often the embedded runner's interactive lane looks for queued jobs"
+    )
     heartbeat_interval_s: float = Field(
         5.0, description="how often a running job's worker writes its heartbeat"
     )
@@ -144,6 +154,34 @@ class Settings(BaseSettings):
     )
     unavailable_retry_after_s: int = Field(
         5, description="Retry-After sent with a 503 while the database, broker or storage is unavailable"
+    )
+
+    worker_lane: Literal["long", "interactive"] = Field(
+        "long",
+        description="the lane a Celery worker serves (docs/lanes.md): long = a fresh process per job; "
+        "interactive = a warm process keeping models loaded (start it with `-Q` the interactive queue)",
+    )
+    model_cache_bytes: int = Field(
+        2 * 1024**3,
+        ge=0,
+        description="byte budget of the interactive lane's loaded-model cache (GPU or CPU memory, as the "
+        "device); least recently used models are dropped beyond it; 0: no cache",
+    )
+    long_lane_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="niceness added to long-lane job processes, so the interactive lane on the same CPU "
+        "gets its share first (0: none)",
+    )
+    long_lane_torch_threads: int = Field(
+        0, ge=0, description="torch threads of a long-lane job process (0: torch's default, one per core)"
+    )
+    interactive_torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch threads of the interactive lane (0: torch's default, one per core); one keeps a "
+        "sample fast on a CPU a training is also using (docs/lanes.md)",
     )
 
     worker_metrics_port: int = Field(
@@ -184,6 +222,13 @@ class Settings(BaseSettings):
         "(what `make run` prints unless this is set)",
     )
     log_level: str = Field("INFO", description="root log level")
+
+    @model_validator(mode="after")
+    def _interactive_queue_named(self) -> Settings:
+        # Derived, so a deployment (or a test) that names its long queue gets a matching interactive one.
+        if not self.interactive_queue:
+            self.interactive_queue = f"{self.gpu_queue}-interactive"
+        return self
 
     @model_validator(mode="after")
     def _visibility_outlasts_jobs(self) -> Settings:

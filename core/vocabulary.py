@@ -8,7 +8,8 @@ engine's where a request must stay cheap.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 
 # --- the engine's words: imported from engine.spec, never written again here ------------------------------
 from engine.spec import (
@@ -94,3 +95,28 @@ MEDIA_TYPES: Final = {
     **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
     **dict.fromkeys(SR_FILES, "image/png"),
 }
+
+# --- lanes: which Celery queue (and which worker) runs a job ----------------------------------------------
+# Long work (minutes to hours) runs in the long lane, one fresh process per job; short requests run in the
+# interactive lane, a warm worker that keeps models loaded. This is the one place that says which kind is
+# where (docs/lanes.md). Kinds are the `JobKind` values, written as words: core.models is not imported here.
+Lane = Literal["long", "interactive"]
+LANES: Final[tuple[Lane, ...]] = ("long", "interactive")
+KIND_LANES: Final[dict[str, Lane]] = {
+    "train": "long",
+    "train_sr_head": "long",
+    "sample": "interactive",
+    "super_resolve": "interactive",
+    "animate": "interactive",
+    # "harmonize": its `fine_tune` field decides (below)
+}
+PARAM_DEPENDENT_LANE_KINDS: Final = frozenset({"harmonize"})
+
+
+def lane_of(kind: str, params: Mapping[str, Any] | None) -> Lane:
+    """The lane a job of `kind` with these params runs in. A harmonization with fine-tuning trains (long);
+    without it is one generator pass (interactive). A kind not listed is long: safe, never a warm worker
+    held for minutes."""
+    if kind == "harmonize":
+        return "long" if (params or {}).get("fine_tune") else "interactive"
+    return KIND_LANES.get(kind, "long")

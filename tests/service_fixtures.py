@@ -97,6 +97,7 @@ def settings(pg_url: str, s3_endpoint: str) -> Any:
         queue_mode="celery",
         broker_url=REDIS_URL,
         gpu_queue=f"gpu-test-{RUN_ID}",  # other test runs may share this Redis
+        interactive_queue=f"gpu-interactive-test-{RUN_ID}",
         webhooks_queue=f"webhooks-test-{RUN_ID}",
         storage_backend="s3",
         s3_endpoint_url=s3_endpoint,
@@ -178,12 +179,14 @@ class RecordingQueue:
 
     jobs: list[tuple[str, str]] = field(default_factory=list)
     webhooks: list[str] = field(default_factory=list)
+    lanes: dict[str, str] = field(default_factory=dict)  # job id -> the lane it was sent to
     priorities: dict[str, int] = field(
         default_factory=dict
     )  # job id -> the fair-share priority it was sent with
 
-    def send_job(self, job_id: str, kind: Any, priority: int = 0) -> None:
+    def send_job(self, job_id: str, kind: Any, lane: str, priority: int = 0) -> None:
         self.jobs.append((job_id, str(kind.value if hasattr(kind, "value") else kind)))
+        self.lanes[job_id] = lane
         self.priorities[job_id] = priority
 
     def send_webhook(self, delivery_id: str) -> None:

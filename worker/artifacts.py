@@ -6,6 +6,7 @@ nothing here commits.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import torch
@@ -15,6 +16,7 @@ from core.models import Job, Model, Sample, utcnow
 from core.service import new_sample_id
 from core.storage import job_output_key, sample_key, sr_head_key
 from core.vocabulary import MEDIA_TYPES, SAMPLE_BATCH, SR_FACTOR_DEFAULT
+from worker.model_cache import CacheKey, sr_head_version, trained_version
 from worker.runtime import WorkerContext
 
 
@@ -23,9 +25,19 @@ class MissingCheckpoint(ValueError):
 
 
 def load_trained(ctx: WorkerContext, model: Model) -> engine.TrainedModel:
-    if not model.checkpoint_key:
+    """The model's trained pyramid; from the interactive lane's cache when it holds this version. Shared
+    between jobs there: do not modify it."""
+    checkpoint = model.checkpoint_key
+    if not checkpoint:
         raise MissingCheckpoint("the model has no checkpoint; train it first")
-    return engine.checkpoint.from_bytes(ctx.storage.get(model.checkpoint_key), device=ctx.device)
+
+    def load() -> tuple[engine.TrainedModel, int]:
+        blob = ctx.storage.get(checkpoint)
+        return engine.checkpoint.from_bytes(blob, device=ctx.device), len(blob)
+
+    if ctx.models is None:
+        return load()[0]
+    return ctx.models.get(CacheKey(model.id, "trained", trained_version(model)), load)
 
 
 def sample_in_batches(
@@ -108,9 +120,11 @@ def store_sr_head(ctx: WorkerContext, model: Model, head: engine.SRHead) -> dict
     """Writes the head beside the model (a per-model key: shared by the attempts of any job that trains one)
     and returns the facts the model's row keeps about it."""
     key = sr_head_key(model.id)
-    ctx.storage.put(key, engine.checkpoint.sr_head_to_bytes(head), "application/octet-stream")
+    blob = engine.checkpoint.sr_head_to_bytes(head)
+    ctx.storage.put(key, blob, "application/octet-stream")
     return {
         "key": key,
+        "sha256": hashlib.sha256(blob).hexdigest(),  # its version: a replaced head is a new cache entry
         "sr_train": head.sr_train,
         "passes": head.passes,
         "r0": head.r0,
@@ -121,9 +135,18 @@ def store_sr_head(ctx: WorkerContext, model: Model, head: engine.SRHead) -> dict
 
 
 def load_sr_head(ctx: WorkerContext, model: Model) -> engine.SRHead:
+    """The model's super-resolution head; cached like `load_trained`."""
     if not model.sr_head:
         raise MissingCheckpoint("the model has no super-resolution head; train one first")
-    return engine.checkpoint.sr_head_from_bytes(ctx.storage.get(model.sr_head["key"]), device=ctx.device)
+    key = str(model.sr_head["key"])
+
+    def load() -> tuple[engine.SRHead, int]:
+        blob = ctx.storage.get(key)
+        return engine.checkpoint.sr_head_from_bytes(blob, device=ctx.device), len(blob)
+
+    if ctx.models is None:
+        return load()[0]
+    return ctx.models.get(CacheKey(model.id, "sr_head", sr_head_version(model)), load)
 
 
 def load_sample(ctx: WorkerContext, model: Model, sample_id: str) -> torch.Tensor:

@@ -1,10 +1,12 @@
-"""The Celery app of the GPU worker: `celery -A worker.celery_app worker -Q gpu,webhooks`.
+"""The Celery app of the GPU workers: `celery -A worker.celery_app worker -Q gpu` (the long lane) and, with
+CONSINGAN_WORKER_LANE=interactive, `... worker -Q gpu-interactive` (the interactive lane; docs/lanes.md).
 
 Settings come from the environment (CONSINGAN_*) when this module is imported by the Celery CLI.
 Choices and why (see docs/service-notes.md): JSON only (pickle over a broker is RCE); acks_late +
 reject_on_worker_lost (a killed worker's job goes back); prefetch 1 (a worker must not hoard GPU jobs);
-one fresh process per task (GPU memory is returned); a visibility timeout above the longest job; no result
-backend (state lives in the database).
+in the long lane one fresh process per task (GPU memory is returned), niced so the interactive lane on the
+same CPU goes first; in the interactive lane one persistent process that keeps models loaded; a visibility
+timeout above the longest job; no result backend (state lives in the database).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import threading
 from typing import Any
 
 from celery import Celery, bootsteps
-from celery.signals import setup_logging, worker_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 from celery.worker.consumer import Consumer
 
 from core import maintenance
@@ -27,9 +29,11 @@ from core.queue import (
     TASK_FOR_KIND,
     TASK_REAP_STALE_JOBS,
     configure_celery,
+    lane_queue,
 )
 from core.settings import Settings, get_settings
-from worker import metrics
+from core.vocabulary import lane_of
+from worker import lanes, metrics
 from worker.runtime import build_context
 
 log = logging.getLogger(__name__)
@@ -38,7 +42,11 @@ log = logging.getLogger(__name__)
 def make_celery(settings: Settings) -> Celery:
     app = Celery("consingan", include=["worker.tasks"])
     configure_celery(app, settings)
-    gpu_routes = {name: {"queue": settings.gpu_queue} for name in TASK_FOR_KIND.values()}
+    # Producers name the queue of each job's lane (core.queue.CeleryQueue.send_job); these routes are only
+    # the fallback for a task sent without one: the lane of its kind with default params.
+    gpu_routes = {
+        name: {"queue": lane_queue(settings, lane_of(kind.value, {}))} for kind, name in TASK_FOR_KIND.items()
+    }
     webhook_routes = {
         name: {"queue": settings.webhooks_queue}
         for name in (TASK_DELIVER_WEBHOOK, TASK_DISPATCH_WEBHOOKS, TASK_REAP_STALE_JOBS, TASK_CLEANUP)
@@ -47,7 +55,8 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        worker_max_tasks_per_child=1,
+        # The long lane: a fresh process per job. The interactive lane: one warm process (its model cache).
+        worker_max_tasks_per_child=1 if settings.worker_lane == "long" else None,
         task_time_limit=settings.task_time_limit_s,
         task_soft_time_limit=max(settings.task_time_limit_s - 60, 1),
         task_routes={**gpu_routes, **webhook_routes},
@@ -129,6 +138,12 @@ def _logging(**_kwargs: Any) -> None:
 @worker_init.connect
 def _serve_metrics(**_kwargs: Any) -> None:
     metrics.serve(settings)  # main process, before the pool forks; off unless CONSINGAN_WORKER_METRICS_PORT
+
+
+@worker_process_init.connect
+def _share_the_cpu(**_kwargs: Any) -> None:
+    """In each pool process, before its first task: the long lane yields the CPU to the interactive one."""
+    lanes.share_the_cpu(settings, settings.worker_lane)
 
 
 @worker_process_shutdown.connect

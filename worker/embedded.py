@@ -1,8 +1,11 @@
 """`python -m worker.embedded` (`make run`): the whole service on one machine, no servers to install.
 
 SQLite file + local folder under ./data, migrations applied, the API (uvicorn) in a subprocess that dies with
-this process (even on SIGKILL), "embedded service up" once it answers, and in this process a worker loop that claims queued jobs (the same `run_job` as the Celery worker) while a thread
-delivers due webhooks. GPU when torch sees one, else CPU (use `preset=quick` there).
+this process (even on SIGKILL), "embedded service up" once it answers. Two lanes (docs/lanes.md), each a loop
+that claims its queued jobs (the same `run_job` as the Celery workers): the long lane (trainings) in a
+second subprocess, niced so it yields the CPU; the interactive lane (samples, enlargements, animations) in
+this process, warm, with its loaded-model cache; so a person gets samples while another model trains. A
+thread delivers due webhooks. GPU when torch sees one, else CPU (use `preset=quick` there).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 import httpx
@@ -26,6 +29,8 @@ from core.keys import first_key
 from core.logs import configure_logging
 from core.migrate import upgrade_to_head
 from core.settings import Settings, get_settings
+from core.vocabulary import Lane
+from worker.lanes import share_the_cpu
 from worker.run import run_job
 from worker.runtime import WorkerContext, build_context
 
@@ -100,14 +105,25 @@ def wait_until_answering(api: subprocess.Popen[bytes], settings: Settings, timeo
     return False
 
 
-def stop_api(api: subprocess.Popen[bytes]) -> None:
-    if api.poll() is None:
-        api.terminate()
+def start_long_lane() -> subprocess.Popen[bytes]:
+    """`python -m worker.embedded --long-lane`: the long lane's loop in its own (niced) process, with the
+    same settings (the environment), dying with this process."""
+    env = {"CONSINGAN_LOG_FORMAT": "text", **os.environ, "CONSINGAN_QUEUE_MODE": "embedded"}
+    command = [sys.executable, "-m", "worker.embedded", LONG_LANE_FLAG]
+    return subprocess.Popen(command, env=env, preexec_fn=_parent_death_signal())
+
+
+LONG_LANE_FLAG = "--long-lane"
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
     try:
-        api.wait(10)
+        process.wait(10)
     except subprocess.TimeoutExpired:
-        api.kill()
-        api.wait(10)
+        process.kill()
+        process.wait(10)
 
 
 def deliver_webhooks_forever(ctx: WorkerContext, stop: threading.Event) -> None:
@@ -126,21 +142,31 @@ def deliver_webhooks_forever(ctx: WorkerContext, stop: threading.Event) -> None:
             log.exception("webhook delivery loop error")
 
 
-def work_forever(ctx: WorkerContext, stop: threading.Event, api: subprocess.Popen[bytes]) -> int:
+def work_forever(
+    ctx: WorkerContext, stop: threading.Event, watched: Sequence[tuple[str, subprocess.Popen[bytes]]] = ()
+) -> int:
+    """Claim and run the queued jobs of `ctx.lane`, oldest first, until `stop`; 1 when a watched process
+    (the API, the long lane) exited."""
+    interval = (
+        ctx.settings.embedded_interactive_poll_interval_s
+        if ctx.lane == "interactive"
+        else ctx.settings.embedded_poll_interval_s
+    )
     while not stop.is_set():
-        if api.poll() is not None:
-            log.error("the API process exited (port taken?); stopping", extra={"exit_code": api.returncode})
-            return 1
+        for name, process in watched:
+            if process.poll() is not None:
+                log.error(f"the {name} exited; stopping", extra={"exit_code": process.returncode})
+                return 1
         job_id = None
         try:
             with ctx.db.read() as session:
-                job_id = jobs.next_queued_job_id(session)
+                job_id = jobs.next_queued_job_id(session, ctx.lane)
             if job_id is not None:
                 run_job(ctx, job_id)
                 continue
         except Exception:  # e.g. the database stayed away: the job is still queued; poll again
-            log.exception("job run failed", extra={"job_id": job_id})
-        stop.wait(ctx.settings.embedded_poll_interval_s)
+            log.exception("job run failed", extra={"job_id": job_id, "lane": ctx.lane})
+        stop.wait(interval)
     return 0
 
 
@@ -165,6 +191,30 @@ def announce_first_key(ctx: WorkerContext, url: str) -> str | None:
     return key
 
 
+def long_lane_main() -> int:
+    """The long lane's process: trainings, at a lower CPU priority than the interactive lane."""
+    settings = get_settings(queue_mode="embedded")
+    configure_logging(os.environ.get("CONSINGAN_LOG_FORMAT", "text"), settings.log_level)
+    share_the_cpu(settings, "long")
+    ctx = build_context(settings, "long")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        raise KeyboardInterrupt  # a training stops now; its job is re-queued when the runner starts again
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        return work_forever(ctx, stop)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _lanes_up(settings: Settings, lane: Lane) -> WorkerContext:
+    share_the_cpu(settings, lane)
+    return build_context(settings, lane)
+
+
 def main() -> int:
     settings = get_settings(queue_mode="embedded")
     configure_logging(os.environ.get("CONSINGAN_LOG_FORMAT", "text"), settings.log_level)
@@ -175,9 +225,10 @@ def main() -> int:
         )
         return 1
     upgrade_to_head(settings.database_url)
-    ctx = build_context(settings)
+    ctx = _lanes_up(settings, "interactive")
     requeue_abandoned(ctx)
     api = start_api(settings)
+    long_lane: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -194,6 +245,7 @@ def main() -> int:
                 "see its error above"
             )
             return 1
+        long_lane = start_long_lane()
         threading.Thread(target=deliver_webhooks_forever, args=(ctx, stop), daemon=True).start()
         host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1"}.get(settings.host, settings.host)
         announce_first_key(ctx, f"http://{host}:{settings.port}")
@@ -207,14 +259,17 @@ def main() -> int:
                 "storage": str(settings.storage_dir),
             },
         )
-        exit_code = work_forever(ctx, stop, api)
+        watched = [("API process (port taken?)", api), ("long-lane process", long_lane)]
+        exit_code = work_forever(ctx, stop, watched)
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        stop_api(api)
+        if long_lane is not None:
+            stop_process(long_lane)
+        stop_process(api)
     return exit_code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(long_lane_main() if LONG_LANE_FLAG in sys.argv[1:] else main())

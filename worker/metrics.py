@@ -1,4 +1,5 @@
-"""Prometheus metrics of a Celery worker: job durations, queue wait, jobs by outcome, peak GPU memory.
+"""Prometheus metrics of a Celery worker: job durations, queue wait (by kind and by lane), jobs by outcome,
+the interactive lane's model cache, peak GPU memory.
 
 A GPU worker runs each task in a fresh pool process (`worker_max_tasks_per_child=1`), so the numbers are
 recorded in prometheus_client's multiprocess mode: every process writes to files under `worker_metrics_dir`,
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
 WAIT_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
+# per lane: the interactive lane's answers are sub-second, so its buckets start at 10 ms
+LANE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
 
 
 def serve(settings: Settings) -> bool:
@@ -72,6 +75,43 @@ def _metrics() -> Any:
             ["kind"],
             buckets=WAIT_BUCKETS,
         ),
+        lane_wait=Histogram(
+            "consingan_worker_lane_queue_wait_seconds",
+            "from the job's creation (or re-queue) to this attempt's claim, by lane",
+            ["lane"],
+            buckets=LANE_BUCKETS,
+        ),
+        lane_run=Histogram(
+            "consingan_worker_lane_run_seconds",
+            "wall time of one job attempt, claim to final state, by lane",
+            ["lane", "state"],
+            buckets=LANE_BUCKETS,
+        ),
+        cache_lookups=Counter(
+            "consingan_worker_model_cache_lookups",
+            "loaded-model cache lookups of the interactive lane (result: hit or miss; part: trained or sr_head)",
+            ["result", "part"],
+        ),
+        cache_evictions=Counter(
+            "consingan_worker_model_cache_evictions",
+            "entries dropped from the loaded-model cache (reason: budget, stale (a newer version) or deleted)",
+            ["reason", "part"],
+        ),
+        cache_bytes=Gauge(
+            "consingan_worker_model_cache_bytes",
+            "bytes of models held by the loaded-model cache",
+            multiprocess_mode="livesum",
+        ),
+        cache_entries=Gauge(
+            "consingan_worker_model_cache_entries",
+            "entries in the loaded-model cache",
+            multiprocess_mode="livesum",
+        ),
+        cache_budget=Gauge(
+            "consingan_worker_model_cache_budget_bytes",
+            "byte budget of the loaded-model cache (setting model_cache_bytes)",
+            multiprocess_mode="max",
+        ),
         gpu_peak=Gauge(
             "consingan_worker_gpu_memory_peak_bytes",
             "peak CUDA memory allocated by the last job on this worker",
@@ -87,14 +127,18 @@ def _metrics() -> Any:
     )
 
 
-def observe_job(kind: str, state: str, seconds: float, queue_wait_s: float | None, device: str) -> None:
+def observe_job(
+    kind: str, state: str, seconds: float, queue_wait_s: float | None, device: str, lane: str = "long"
+) -> None:
     """Never raises: metrics must not fail a job."""
     try:
         m = _metrics()
         m.jobs.labels(kind, state).inc()
         m.duration.labels(kind, state).observe(seconds)
+        m.lane_run.labels(lane, state).observe(seconds)
         if queue_wait_s is not None:
             m.wait.labels(kind).observe(max(queue_wait_s, 0.0))
+            m.lane_wait.labels(lane).observe(max(queue_wait_s, 0.0))
         if device.startswith("cuda"):
             import torch
 
@@ -103,3 +147,27 @@ def observe_job(kind: str, state: str, seconds: float, queue_wait_s: float | Non
             m.gpu_total.labels(str(index)).set(torch.cuda.get_device_properties(index).total_memory)
     except Exception:
         log.warning("could not record job metrics", exc_info=True)
+
+
+def observe_cache(result: str, part: str) -> None:
+    try:
+        _metrics().cache_lookups.labels(result, part).inc()
+    except Exception:
+        log.warning("could not record cache metrics", exc_info=True)
+
+
+def observe_cache_eviction(reason: str, part: str) -> None:
+    try:
+        _metrics().cache_evictions.labels(reason, part).inc()
+    except Exception:
+        log.warning("could not record cache metrics", exc_info=True)
+
+
+def set_cache_size(size_bytes: int, entries: int, budget_bytes: int) -> None:
+    try:
+        m = _metrics()
+        m.cache_bytes.set(size_bytes)
+        m.cache_entries.set(entries)
+        m.cache_budget.set(budget_bytes)
+    except Exception:
+        log.warning("could not record cache metrics", exc_info=True)

@@ -36,6 +36,8 @@ def run_job(ctx: WorkerContext, job_id: str) -> JobState | None:
     try:
         model = ctx.retry(lambda: _load_model(ctx, job), "load the job's model")
     except JobGone:
+        if ctx.models is not None:
+            ctx.models.forget(job.model_id)
         return None
     except StillUnavailable as e:
         return outcomes.give_back(ctx, claimed, e)
@@ -46,13 +48,15 @@ def run_job(ctx: WorkerContext, job_id: str) -> JobState | None:
         with Heartbeat(ctx, job.id, job.attempts, ctx.settings.heartbeat_interval_s):
             state = _run_guarded(ctx, job, model)
     except JobGone:
+        if ctx.models is not None:
+            ctx.models.forget(model.id)
         ctx.storage.delete_prefix(model_prefix(model.id))
         log.info("job's model was deleted while it ran; output discarded", extra=extra)
         return None
     seconds = time.monotonic() - started
     log.info("job ended", extra={**extra, "state": state, "seconds": round(seconds, 2)})
     wait_s = (job.started_at - job.created_at).total_seconds() if job.started_at and job.created_at else None
-    metrics.observe_job(job.kind, state, seconds, wait_s, ctx.device)
+    metrics.observe_job(job.kind, state, seconds, wait_s, ctx.device, ctx.lane)
     return state
 
 

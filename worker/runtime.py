@@ -28,6 +28,8 @@ from core.queue import JobQueue, make_queue
 from core.settings import Settings
 from core.storage import RetryingStorage, Storage, make_storage
 from core.unit_of_work import UnitOfWork
+from core.vocabulary import Lane
+from worker.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +44,10 @@ class WorkerContext:
     storage: Storage
     queue: JobQueue
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    lane: Lane = "long"  # the lane this context's worker serves (metrics; the cache below)
+    models: ModelCache | None = (
+        None  # the interactive lane's loaded models; None: load from storage each time
+    )
 
     @property
     def device(self) -> str:
@@ -69,11 +75,16 @@ class WorkerContext:
         return retry_unavailable(fn, self.settings.infra_retry_s, what)
 
 
-def build_context(settings: Settings) -> WorkerContext:
+def build_context(settings: Settings, lane: Lane = "long") -> WorkerContext:
+    """A worker's context. The interactive lane's keeps loaded models (budget: `model_cache_bytes`)."""
     db = Database(settings.database_url, connect_timeout_s=settings.database_connect_timeout_s)
-    return WorkerContext(
-        settings, db, RetryingStorage(make_storage(settings), settings.infra_retry_s), make_queue(settings)
+    storage = RetryingStorage(make_storage(settings), settings.infra_retry_s)
+    cache = (
+        ModelCache(settings.model_cache_bytes)
+        if lane == "interactive" and settings.model_cache_bytes
+        else None
     )
+    return WorkerContext(settings, db, storage, make_queue(settings), lane=lane, models=cache)
 
 
 class JobGone(Exception):

@@ -31,7 +31,7 @@ def context() -> WorkerContext:
     """Built on first use inside the process that runs tasks (after the fork), then reused."""
     global _context
     if _context is None:
-        _context = build_context(settings)
+        _context = build_context(settings, settings.worker_lane)
     return _context
 
 

@@ -65,7 +65,7 @@ def test_celery_queue_sends_json_by_task_name(settings: Any, redis_url: str) -> 
     client = redis.Redis.from_url(redis_url)
     client.delete(queue_name)
     producer.check()
-    producer.send_job("job_0123", JobKind.TRAIN)
+    producer.send_job("job_0123", JobKind.TRAIN, "long")
     (raw,) = client.lrange(queue_name, 0, -1)
     client.delete(queue_name)
     message = json.loads(raw)

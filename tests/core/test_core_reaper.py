@@ -137,8 +137,13 @@ def test_a_queued_job_whose_message_died_with_a_worker_is_sent_again(
 
     from core.queue import CeleryQueue
 
+    suffix = secrets.token_hex(4)
     isolated = settings.model_copy(
-        update={"broker_url": redis_url, "gpu_queue": f"gpu-stranded-{secrets.token_hex(4)}"}
+        update={
+            "broker_url": redis_url,
+            "gpu_queue": f"gpu-stranded-{suffix}",
+            "interactive_queue": f"gpu-interactive-stranded-{suffix}",
+        }
     )
     queue = CeleryQueue(isolated)
     with db.transaction() as session:
@@ -154,13 +159,15 @@ def test_a_queued_job_whose_message_died_with_a_worker_is_sent_again(
         waiting_id, stranded_id = waiting.id, stranded.id
     client = redis.Redis.from_url(redis_url)
     try:
-        queue.send_job(waiting_id, JobKind.SAMPLE)
+        queue.send_job(waiting_id, JobKind.SAMPLE, "interactive")  # a sample waits in the interactive lane
+        assert client.llen(isolated.interactive_queue) == 1
         assert queue.pending_job_ids(60) == {waiting_id}
         resent = maintenance.resend_stranded(db, queue, isolated)
         assert stranded_id in resent and waiting_id not in resent
         assert {waiting_id, stranded_id} <= (queue.pending_job_ids(60) or set())
     finally:
-        client.delete(isolated.gpu_queue, f"_kombu.binding.{isolated.gpu_queue}")
+        for name in (isolated.gpu_queue, isolated.interactive_queue):
+            client.delete(name, f"_kombu.binding.{name}")
         with db.transaction() as session:  # do not leave queued jobs for other tests' reapers
             for job_id in (waiting_id, stranded_id):
                 jobs.request_cancel(session, session.get_one(Job, job_id))

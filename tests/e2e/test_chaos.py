@@ -124,6 +124,7 @@ def test_kill_minus_nine_the_worker_repeatedly(
         update={
             "broker_url": redis_url,
             "gpu_queue": f"gpu-chaos-{RUN_ID}",
+            "interactive_queue": f"gpu-interactive-chaos-{RUN_ID}",
             "webhooks_queue": f"webhooks-chaos-{RUN_ID}",
             "heartbeat_interval_s": 0.5,
             "heartbeat_timeout_s": 3.0,
@@ -143,7 +144,14 @@ def test_kill_minus_nine_the_worker_repeatedly(
          "--concurrency=2", "--max-tasks-per-child=1000", "-n", f"chaos-svc-{RUN_ID}@%h", *common],
         service_log,
     )  # fmt: skip
-    gpu_args = ["worker", "-Q", chaos.gpu_queue, "--pool=prefork", "--concurrency=1"]
+    # one worker for both lanes here: a fresh process per job, as the chaos it is killed in expects
+    gpu_args = [
+        "worker",
+        "-Q",
+        f"{chaos.gpu_queue},{chaos.interactive_queue}",
+        "--pool=prefork",
+        "--concurrency=1",
+    ]
     gpu_args += ["-n", f"chaos-gpu-{RUN_ID}@%h", *common]
     gpu: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
@@ -258,4 +266,5 @@ def test_kill_minus_nine_the_worker_repeatedly(
             _stop_group(gpu)
         _stop_group(service)
         _forget_unacked(redis_url, chaos.gpu_queue)
+        _forget_unacked(redis_url, chaos.interactive_queue)
         _forget_unacked(redis_url, chaos.webhooks_queue)

@@ -56,7 +56,7 @@ def celery_worker(
     command = [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
         "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
-        "-Q", f"{settings.gpu_queue},{settings.webhooks_queue}",
+        "-Q", f"{settings.gpu_queue},{settings.interactive_queue},{settings.webhooks_queue}",
         "-n", f"e2e-{RUN_ID}@%h", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     with log_path.open("wb") as log:

@@ -132,7 +132,9 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_up_is_printed_once_the_api_answers_and_kill_9_takes_the_api_down(tmp_path: Path) -> None:
+def test_up_is_printed_once_the_api_answers_and_kill_9_takes_the_api_and_the_long_lane_down(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     log_path = tmp_path / "embedded.log"
     with log_path.open("wb") as log:
@@ -147,12 +149,13 @@ def test_up_is_printed_once_the_api_answers_and_kill_9_takes_the_api_down(tmp_pa
             time.sleep(0.05)
         # the very first request after "up" is answered: no retry
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-        (api,) = _children(runner.pid)
+        children = _children(runner.pid)
+        assert len(children) == 2  # the API and the long lane's process (docs/lanes.md)
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
         deadline = time.monotonic() + 30
-        while not _gone(api):
-            assert time.monotonic() < deadline, "the API outlived its runner"
+        while not all(_gone(child) for child in children):
+            assert time.monotonic() < deadline, "the API or the long lane outlived its runner"
             time.sleep(0.1)
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

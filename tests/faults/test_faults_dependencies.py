@@ -149,7 +149,7 @@ def env(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     common = ["--without-gossip", "--without-mingle", "--loglevel=INFO"]
     gpu = start_celery(
         variables,
-        ["worker", "-Q", settings.gpu_queue, "--pool=prefork", "--concurrency=1",
+        ["worker", "-Q", f"{settings.gpu_queue},{settings.interactive_queue}", "--pool=prefork", "--concurrency=1",
          "-n", f"faults-gpu-{RUN_ID}@%h", *common],
         gpu_log,
     )  # fmt: skip

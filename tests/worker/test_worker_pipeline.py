@@ -165,8 +165,8 @@ class ThreadQueue(RecordingQueue):
         super().__init__()
         self.ctx = ctx
 
-    def send_job(self, job_id: str, kind: Any, priority: int = 0) -> None:
-        super().send_job(job_id, kind)
+    def send_job(self, job_id: str, kind: Any, lane: str, priority: int = 0) -> None:
+        super().send_job(job_id, kind, lane, priority)
         threading.Thread(target=run_job, args=(self.ctx, job_id), daemon=True).start()
 
 

@@ -106,7 +106,7 @@ def test_each_task_lands_in_exactly_one_queue(settings: Any, redis_url: str) -> 
         for queue in worker_app.amqp.queues.values():
             queue(connection.default_channel).declare()
     producer = CeleryQueue(isolated)
-    producer.send_job("job_x", Kind.TRAIN)
+    producer.send_job("job_x", Kind.TRAIN, "long")
     producer.send_webhook("msg_x")
     client = redis.Redis.from_url(redis_url)
     try:

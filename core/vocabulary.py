@@ -82,8 +82,17 @@ RESULT_FILE: Final = "result.png"
 CHECKPOINT_FILE: Final = "checkpoint.safetensors"
 ANIMATION_FILES: Final = {fmt: f"animation.{fmt}" for fmt in ANIMATION_FORMATS}
 SR_FILES: Final = tuple(f"super_resolution_{i}.png" for i in range(SR_VARIANTS_MAX))
+SR_COMPARISON_FILE: Final = "bicubic.png"  # an enlargement's input by plain bicubic, the same size
 JOB_FILE_NAMES: Final = frozenset(
-    {NAIVE_FILE, MASK_FILE, RESULT_FILE, CHECKPOINT_FILE, *ANIMATION_FILES.values(), *SR_FILES}
+    {
+        NAIVE_FILE,
+        MASK_FILE,
+        RESULT_FILE,
+        CHECKPOINT_FILE,
+        *ANIMATION_FILES.values(),
+        *SR_FILES,
+        SR_COMPARISON_FILE,
+    }
 )
 # what each downloadable file is served as
 MEDIA_TYPES: Final = {
@@ -91,4 +100,5 @@ MEDIA_TYPES: Final = {
     CHECKPOINT_FILE: "application/octet-stream",
     **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
     **dict.fromkeys(SR_FILES, "image/png"),
+    SR_COMPARISON_FILE: "image/png",
 }

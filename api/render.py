@@ -253,6 +253,7 @@ def vocabulary_read(settings: Settings) -> VocabularyRead:
             description=v.PRESET_DESCRIPTIONS[preset],
             modes={mode: resolve_training({"preset": preset, "mode": mode}) for mode in v.MODES},
             fine_tune_iters=v.FINE_TUNE_ITERS_DEFAULT[preset],
+            sr_head_iters=v.SR_HEAD_ITERS_DEFAULT[preset],
         )
         for preset in v.PRESETS
     ]

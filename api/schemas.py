@@ -484,6 +484,9 @@ class PresetRead(BaseModel):
         description="per mode, the engine config this preset resolves to (before per-request overrides)"
     )
     fine_tune_iters: int = Field(description="a harmonization's default fine-tuning iterations")
+    sr_head_iters: int = Field(
+        description="a super-resolution head's default training iterations (`sr_factor` without `sr_iters`)"
+    )
 
 
 class LimitsRead(BaseModel):

@@ -71,6 +71,8 @@ SR_MAX_OUTPUT_SIDE: Final = 4096
 SR_MAX_OUTPUT_PIXELS: Final = 4_194_304  # 2048², the default of the setting max_sr_output_pixels
 SR_MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation")  # modes a head is trained on
 SR_HEAD_ITERS_RANGE: Final = (1, 20000)
+# a head's training iterations by the model's preset (engine.SRConfig.preset; held to it by a worker test)
+SR_HEAD_ITERS_DEFAULT: Final[dict[Preset, int]] = {"paper": 2000, "quick": 600}
 SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the same enlargement
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude
 SRSource = Literal["training_image"]

@@ -248,3 +248,12 @@ def test_a_harmonization_model_previews_its_own_image_injected(
     final = engine.checkpoint.from_bytes(storage.get(checkpoint_key(model.id)))
     expected = engine.to_png_bytes(render(final, final.image, stage=0)[0])
     assert (png_pixels(storage.get(first.key)) - png_pixels(expected)).abs().max() <= 1
+
+
+def test_the_head_iterations_the_page_announces_are_the_engines() -> None:
+    from core.vocabulary import PRESETS, SR_HEAD_ITERS_DEFAULT
+    from worker.artifacts import SR_HEAD_PRESET_FOR
+
+    for preset in PRESETS:
+        head = engine.SRConfig.preset(SR_HEAD_PRESET_FOR[preset])  # type: ignore[arg-type]
+        assert SR_HEAD_ITERS_DEFAULT[preset] == head.iterations

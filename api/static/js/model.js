@@ -426,6 +426,8 @@ export function renderModel(view, modelId, context) {
     else about = "This model has no super-resolution head yet: train one (about one more stage of training), then enlarge its image.";
     ref(root, "sr-about").textContent = about;
     if (head && srFactor.value === "") srFactor.value = String(Math.min(head.sr_train, head.max_factor));
+    const preset = vocabulary.presets.find((p) => p.name === (model.params.preset || "paper"));
+    if (preset) ref(root, "sr-head-iterations").placeholder = String(preset.sr_head_iters);
     if (training && (active || !head)) renderHeadTraining(training.state, training.progress, training.error);
     else headBox.hidden = true;
     if (active) followHead(training.job_id);
@@ -608,7 +610,10 @@ export function renderModel(view, modelId, context) {
     const button = ref(root, "sr-head-train");
     button.disabled = true;
     try {
-      const job = await postJSON(`${base}/sr-head`, { factor: Number(ref(root, "sr-head-factor").value) });
+      const body = { factor: Number(ref(root, "sr-head-factor").value) };
+      const iterations = ref(root, "sr-head-iterations").value;
+      if (iterations !== "") body.iterations = Number(iterations);
+      const job = await postJSON(`${base}/sr-head`, body);
       srHeadForm.hidden = true;
       renderHeadTraining(job.state, job.progress, job.error);
       followHead(job.id);

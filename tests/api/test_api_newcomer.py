@@ -73,7 +73,7 @@ def test_keep_with_nothing_to_keep_is_a_409_that_changes_nothing(
     assert response.status_code == 409, response.text
     problem = response.json()
     assert problem["type"] == PROBLEM + "nothing-to-keep" and says in problem["detail"]
-    assert "without keep_trained_stages" in problem["detail"]
+    assert "without keep_trained_stages" in problem["detail"] and problem["stages_done"] == 0
     job = train_job(db, model_id)
     assert job.state == (JobState.RUNNING if running else JobState.QUEUED)
     assert not job.cancel_requested and not job.keep_trained_stages

@@ -123,10 +123,12 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
         "like any job (`POST /v1/jobs/{id}/cancel`): the model stays."
     ),
     responses=problem_responses(
+        400,
         409,
         notes={
+            400: "the body is not JSON",
             409: "the training already ended; or `nothing-to-keep`: keep_trained_stages before a stage "
-            "finished, or of a queued training"
+            "finished, or of a queued training",
         },
     ),
 )
@@ -134,11 +136,11 @@ def cancel_model(
     request: Request,
     model: ModelDep,
     services: ServicesDep,
-    body: Annotated[ModelCancel | None, Body()] = None,
+    # optional, and not nullable: no body is the plain cancel (generated clients then send none, not null)
+    body: Annotated[ModelCancel, Body(default_factory=ModelCancel)],
 ) -> ModelRead:
-    keep = body.keep_trained_stages if body is not None else False
     return model_read(
-        service.cancel_model(services, model, keep),
+        service.cancel_model(services, model, body.keep_trained_stages),
         services.storage,
         str(request.base_url),
         services.settings.max_sr_output_pixels,

@@ -7,8 +7,7 @@ the stages trained so far ends the model `succeeded` with the last finished stag
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from sqlalchemy.orm import Session
@@ -17,8 +16,8 @@ import engine
 from core import jobs
 from core.models import Job, JobKind, JobState, Model
 from core.storage import ObjectNotFound, checkpoint_key, stage_key, stage_preview_key
-from engine.config import REQUEST_FIELDS
 from engine.harmonization import render as render_injection
+from engine.spec import request_config
 from worker import outcomes
 from worker.artifacts import Stored, sample_in_batches, store_samples
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter
@@ -30,18 +29,9 @@ SR_HEAD_SEED_OFFSET = 3  # and seed + 3 trains its super-resolution head
 INJECTING_MODES = frozenset({"harmonization", "editing"})  # previews: their own image injected at stage 0
 
 
-def training_config(params: Mapping[str, Any]) -> engine.TrainConfig:
-    """A train request's params -> the engine's config (`TrainConfig.requested`: the mapping the CLI uses;
-    the API checked the upload with core.training's transcription of it)."""
-    overrides = {name: params[name] for name in REQUEST_FIELDS if name in params}
-    return engine.TrainConfig.requested(
-        params.get("preset", "paper"), params.get("mode", "generation"), **overrides
-    )
-
-
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
     try:
-        cfg = training_config(model.params)
+        cfg = request_config(model.params)  # the rule the API checked the upload with
         image = engine.load_image(ctx.storage.get(model.input_key))
     except ValueError as e:
         return outcomes.fail(ctx, job, str(e))

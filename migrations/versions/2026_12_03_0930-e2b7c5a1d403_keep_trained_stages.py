@@ -2,7 +2,7 @@
 stages of the pyramid the model's checkpoint holds (null: all of them, as for every model before this)
 
 Revision ID: e2b7c5a1d403
-Revises: 7d3e9a41c2b8
+Revises: e5f1a7c3b9d2
 Create Date: 2026-12-03 09:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e2b7c5a1d403"
-down_revision: str | None = "7d3e9a41c2b8"
+down_revision: str | None = "e5f1a7c3b9d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

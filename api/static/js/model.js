@@ -162,10 +162,7 @@ export function renderModel(view, modelId, context) {
         const page = await getJSON(`/v1/jobs/${model.train_job_id}/events?${query({ limit: 500, after: lastEventId })}`);
         for (const event of page.data) {
           lastEventId = event.id;
-          if (event.type === "stage_done" && event.links.preview) {
-            const stages = model.train_config?.train_stages;
-            addStageTile(event.data.stage, event.links.preview, stages !== undefined && event.data.stage === stages - 1);
-          }
+          if (event.type === "stage_done") stageDone(event);
         }
         if (!page.next_cursor) break;
       }
@@ -176,6 +173,14 @@ export function renderModel(view, modelId, context) {
     } finally {
       readingEvents = false;
     }
+  }
+
+  // A finished stage: its preview, and the count the cancel dialog offers to keep (the event stream
+  // carries the job, not the model's stages_trained).
+  function stageDone(event) {
+    model.stages_trained = Math.max(model.stages_trained || 0, event.data.stages_done);
+    const stages = model.train_config?.train_stages || model.stages_planned;
+    if (event.links.preview) addStageTile(event.data.stage, event.links.preview, Boolean(stages) && event.data.stage === stages - 1);
   }
 
   function addStageTile(stage, url, final) {
@@ -217,7 +222,7 @@ export function renderModel(view, modelId, context) {
         if (changed) context.refreshModels();
       } else if (message.id !== undefined) {
         if (lastEventId === null || body.id > lastEventId) lastEventId = body.id;
-        if (body.type === "stage_done" && body.links.preview) addStageTile(body.data.stage, body.links.preview, false);
+        if (body.type === "stage_done") stageDone(body);
       }
     });
     pollers.push(follower);

@@ -179,12 +179,16 @@ export function renderModel(view, modelId, context) {
   // carries the job, not the model's stages_trained).
   function stageDone(event) {
     model.stages_trained = Math.max(model.stages_trained || 0, event.data.stages_done);
-    const stages = model.train_config?.train_stages || model.stages_planned;
+    const stages = model.train_config?.train_stages || model.stages_planned || model.progress?.num_stages;
     if (event.links.preview) addStageTile(event.data.stage, event.links.preview, Boolean(stages) && event.data.stage === stages - 1);
   }
 
   function addStageTile(stage, url, final) {
-    if (stageTiles.has(stage)) return;
+    if (stageTiles.has(stage)) {
+      // known to be the last only now (the model's config arrived after the stage's event): say so
+      if (final) stageTiles.get(stage).querySelector("figcaption").textContent = `Stage ${stage + 1} (final)`;
+      return;
+    }
     const stages = model.train_config?.train_stages || model.progress?.num_stages;
     const of = stages ? ` of ${stages}` : "";
     const what = HARMONIZING_MODES.has(model.params.mode) ? "The painting put in at stage 1 and rendered" : "What the model draws";

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.schemas import (
     FloatRange,
+    HeadTrainingRead,
     ImageInfo,
     IntRange,
     JobEventLinks,
@@ -69,6 +70,32 @@ def sr_head_read(model: Model, max_output_pixels: int) -> SRHeadRead | None:
     )
 
 
+def head_training_read(model: Model) -> HeadTrainingRead | None:
+    if not model.sr_head_jobs:
+        return None
+    job = model.sr_head_jobs[-1]
+    factor = job.params.get("factor")
+    return HeadTrainingRead(
+        job_id=job.id,
+        state=JobState(job.state),
+        factor=float(factor) if factor is not None else None,
+        progress=progress_read(job.progress),
+        error=job.error,
+    )
+
+
+def stage_counts(model: Model, job: Job | None) -> tuple[int | None, int | None]:
+    """(planned, trained): trained counts the finished stages while the training runs, then what the
+    checkpoint holds."""
+    stages = (model.train_config or {}).get("train_stages")
+    planned = int(stages) if stages is not None else None
+    if model.stages_trained is not None:
+        return planned, model.stages_trained
+    if job is not None and job.state == JobState.SUCCEEDED:
+        return planned, planned
+    return planned, job.stages_done if job is not None else None
+
+
 def model_queue_position(session: Session, model: Model) -> int | None:
     """Its training's place in the queue (None unless queued): one COUNT, for queued models only."""
     job = model.train_job
@@ -84,6 +111,7 @@ def model_read(
 ) -> ModelRead:
     """`queue_position`: from `model_queue_position` (this function reads nothing)."""
     job = model.train_job
+    planned, trained = stage_counts(model, job)
     base = f"/v1/models/{model.id}"
     links = {
         "self": base,
@@ -114,6 +142,9 @@ def model_read(
         webhook_url=model.webhook_url,
         webhook_events=list(model.webhook_events or []),
         sr_head=sr_head_read(model, max_sr_output_pixels),
+        sr_head_training=head_training_read(model),
+        stages_planned=planned,
+        stages_trained=trained,
         created_at=model.created_at,
         started_at=job.started_at if job else None,
         finished_at=job.finished_at if job else None,
@@ -147,7 +178,8 @@ def job_file_url(job: Job, name: str, storage: Storage, base_url: str) -> str:
 
 
 def job_result_read(job: Job, storage: Storage, base_url: str) -> JobResultRead | None:
-    names = job_file_names(job)
+    comparison = (job.result or {}).get("comparison")
+    names = [name for name in job_file_names(job) if name != comparison]
     if not names:
         return None
     files = [
@@ -156,8 +188,12 @@ def job_result_read(job: Job, storage: Storage, base_url: str) -> JobResultRead 
     ]
     checkpoint = next((f.url for f in files if f.name == CHECKPOINT_FILE), None)
     # the rest of `result` is facts about the output (an animation's frames, an enlargement's factor, ...)
-    facts = {name: value for name, value in (job.result or {}).items() if name not in ("attempt", "files")}
-    return JobResultRead(url=files[0].url, checkpoint_url=checkpoint, files=files, **facts)
+    skipped = ("attempt", "files", "comparison")
+    facts = {name: value for name, value in (job.result or {}).items() if name not in skipped}
+    comparison_url = job_file_url(job, comparison, storage, base_url) if comparison else None
+    return JobResultRead(
+        url=files[0].url, checkpoint_url=checkpoint, files=files, comparison_url=comparison_url, **facts
+    )
 
 
 def job_read(session: Session, storage: Storage, job: Job, base_url: str) -> JobRead:
@@ -228,6 +264,7 @@ def vocabulary_read(settings: Settings) -> VocabularyRead:
             description=v.PRESET_DESCRIPTIONS[preset],
             modes={mode: resolve_training({"preset": preset, "mode": mode}) for mode in v.MODES},
             fine_tune_iters=v.FINE_TUNE_ITERS_DEFAULT[preset],
+            sr_head_iters=v.SR_HEAD_ITERS_DEFAULT[preset],
         )
         for preset in v.PRESETS
     ]

@@ -80,8 +80,10 @@ class ModelCreate(TrainingShape):
         None,
         gt=v.SR_FACTOR_MIN,
         le=v.SR_FACTOR_MAX,
-        description="also train a super-resolution head for this factor after the pyramid (one more phase "
-        "of the same job; generation, retarget and animation models); x2, x4 and x8 share one step",
+        description="also train a super-resolution head for this factor (generation, retarget and "
+        "animation models): the model succeeds when its pyramid is trained, then a `train_sr_head` job of "
+        "its own trains the head (`sr_head_training` on the model; about one more stage of training); "
+        "x2, x4 and x8 share one step",
     )
     sr_iters: int | None = Field(
         None,
@@ -286,6 +288,32 @@ class SRHeadRead(BaseModel):
     max_factor: float = Field(description="the largest factor the service renders this model's image at")
 
 
+class ModelCancel(BaseModel):
+    """`POST /v1/models/{id}/cancel`'s optional JSON body."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"keep_trained_stages": True}]}
+    )
+
+    keep_trained_stages: bool = Field(
+        False,
+        description="stop the training and keep the stages finished so far: the model ends `succeeded` "
+        "with them (a smaller model; its checkpoint is the last finished stage's). Only while the training "
+        "runs and has finished a stage, else a 409 `nothing-to-keep` and nothing changes. false (or no "
+        "body): the training is discarded (`canceled`)",
+    )
+
+
+class HeadTrainingRead(BaseModel):
+    """The model's newest super-resolution head training (a `train_sr_head` job)."""
+
+    job_id: str
+    state: JobState
+    factor: float | None = Field(None, description="the factor the head is trained for")
+    progress: ProgressRead | None
+    error: str | None
+
+
 class ModelRead(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.MODEL]})
 
@@ -312,6 +340,17 @@ class ModelRead(BaseModel):
     webhook_url: str | None
     webhook_events: list[EventName]
     sr_head: SRHeadRead | None = Field(None, description="the model's super-resolution head, when it has one")
+    sr_head_training: HeadTrainingRead | None = Field(
+        None,
+        description="its newest head training, when one was asked for (`sr_factor` at upload queues one "
+        "as soon as the model succeeded; `POST .../sr-head` too): state and progress of its own",
+    )
+    stages_planned: int | None = Field(None, description="pyramid stages the training was set to train")
+    stages_trained: int | None = Field(
+        None,
+        description="stages finished: so far while training; of a succeeded model, those its checkpoint "
+        "holds (fewer than planned when it was canceled with keep_trained_stages)",
+    )
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -360,6 +399,11 @@ class JobResultRead(BaseModel):
     step: float | None = Field(None, description="each pass's upsampling, factor^(1/K) (super-resolution)")
     noise_amp: float | None = Field(None, description="the noise amplitude of every pass (super-resolution)")
     warnings: list[str] = Field(default_factory=list, description="e.g. a step the head was not trained for")
+    comparison_url: str | None = Field(
+        None,
+        description="the same input enlarged by plain bicubic interpolation to the same size, to compare "
+        "against (super-resolution; `bicubic.png`, not among `files`)",
+    )
 
 
 class JobRead(BaseModel):
@@ -454,6 +498,9 @@ class PresetRead(BaseModel):
         description="per mode, the engine config this preset resolves to (before per-request overrides)"
     )
     fine_tune_iters: int = Field(description="a harmonization's default fine-tuning iterations")
+    sr_head_iters: int = Field(
+        description="a super-resolution head's default training iterations (`sr_factor` without `sr_iters`)"
+    )
 
 
 class LimitsRead(BaseModel):

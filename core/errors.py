@@ -59,3 +59,9 @@ class SRHeadMissing(ServiceError):
 
 class OutputTooLarge(ServiceError):
     slug, status, title = "output-too-large", 422, "The output would be larger than the service renders"
+
+
+class NothingToKeep(ServiceError):
+    """A cancel with keep_trained_stages of a training that has no finished stage to keep."""
+
+    slug, status, title = "nothing-to-keep", 409, "No trained stage to keep"

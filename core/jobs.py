@@ -59,6 +59,7 @@ def create_job(
         state=JobState.QUEUED.value,
         params=params or {},
         cancel_requested=False,
+        keep_trained_stages=False,
         attempts=0,
         stages_done=0,
         created_at=utcnow(),
@@ -211,7 +212,11 @@ def _finish(
 
 
 def succeed(
-    session: Session, job: Job, attempt: int | None = None, result: dict[str, Any] | None = None
+    session: Session,
+    job: Job,
+    attempt: int | None = None,
+    result: dict[str, Any] | None = None,
+    message: str | None = None,
 ) -> bool:
     """running -> succeeded; `result` describes what the job produced besides samples (its files)."""
     return _finish(
@@ -219,7 +224,7 @@ def succeed(
         job,
         JobState.RUNNING,
         JobState.SUCCEEDED,
-        f"{job.kind} job succeeded",
+        message or f"{job.kind} job succeeded",
         attempt=attempt,
         result=result,
     )
@@ -283,18 +288,29 @@ def give_back(session: Session, job: Job, reason: str, outage_limit_s: float) ->
     return "queued"
 
 
-def request_cancel(session: Session, job: Job) -> bool:
+def request_cancel(session: Session, job: Job, keep_trained_stages: bool = False) -> bool:
     """A queued job is canceled at once; a running one gets the flag its training loop polls.
-    Returns False when the job already ended (nothing to cancel)."""
+    `keep_trained_stages` (a running training with a finished stage): the worker stops and the model succeeds
+    with the stages trained so far instead of being discarded; the caller checked there is one. It is
+    never applied to a queued job, which is discarded. Returns False when the job already ended."""
     if _finish(session, job, JobState.QUEUED, JobState.CANCELED, "canceled before it started"):
         return True
-    flagged = _conditional_update(session, job.id, JobState.RUNNING, cancel_requested=True)
+    values: dict[str, Any] = {"cancel_requested": True}
+    if keep_trained_stages:
+        values["keep_trained_stages"] = True
+    flagged = _conditional_update(session, job.id, JobState.RUNNING, **values)
     if flagged:
+        message = (
+            "cancel requested, keeping the stages trained so far; the worker stops within seconds"
+            if keep_trained_stages
+            else "cancel requested; the worker stops within seconds"
+        )
         add_event(
             session,
             job.id,
             JobEventType.CANCEL_REQUESTED,
-            "cancel requested; the worker stops within seconds",
+            message,
+            {"keep_trained_stages": True} if keep_trained_stages else None,
         )
         session.get_one(Job, job.id, populate_existing=True)
     return flagged

@@ -20,6 +20,7 @@ from core.errors import Conflict, InvalidImage, InvalidParameter, NotFound, Outp
 from core.images import ValidImage
 from core.models import JobKind, JobState, Model, Sample
 from core.settings import Settings
+from core.training import stage_size
 from core.training import top_stage_size as config_top_size
 from engine.spec import check_image_size, request_config, sr_max_factor, sr_request_problems
 
@@ -63,6 +64,18 @@ def require_trained(model: Model | None, what: str) -> Model:
 
 
 def model_stages(model: Model) -> int | None:
+    """Stages the model's checkpoint holds: all it planned, or fewer when its training was canceled with
+    keep_trained_stages."""
+    if model.stages_trained is not None:
+        return model.stages_trained
+    stages = (model.train_config or {}).get("train_stages")
+    return int(stages) if stages is not None else None
+
+
+UNFINISHED = frozenset({JobState.QUEUED, JobState.RUNNING})
+
+
+def model_stages_planned(model: Model) -> int | None:
     stages = (model.train_config or {}).get("train_stages")
     return int(stages) if stages is not None else None
 
@@ -78,8 +91,12 @@ def check_stage_index(model: Model, field: str, value: int) -> None:
 
 
 def top_stage_size(model: Model) -> tuple[int, int]:
-    """(H, W) the model renders at: its training image fitted into max_size, as the engine computed it."""
-    return config_top_size(model.image_height, model.image_width, model.train_config or {})
+    """(H, W) the model renders at: its training image fitted into max_size, as the engine computed it; for
+    a model that kept fewer stages than planned, its last trained stage's size."""
+    config = model.train_config or {}
+    if model.stages_trained is not None:
+        return stage_size(model.image_height, model.image_width, config, model.stages_trained - 1)
+    return config_top_size(model.image_height, model.image_width, config)
 
 
 def model_max_sr_factor(model: Model, max_output_pixels: int) -> float:
@@ -215,6 +232,20 @@ class TrainSRHeadRules:
     ) -> Params:
         trained = require_trained(model, "a super-resolution head can be trained")
         check_sr_mode((trained.train_config or {}).get("mode", "generation"), "model")
+        if trained.stages_trained is not None:
+            raise Conflict(
+                f"the model kept {trained.stages_trained} of its {model_stages_planned(trained)} stages when its "
+                "training was canceled; a super-resolution head is trained on a complete pyramid",
+                state="partial-model",
+            )
+        training = next((j for j in trained.sr_head_jobs if j.state in UNFINISHED), None)
+        if training is not None:
+            raise Conflict(
+                f"a super-resolution head is already {training.state} for this model (job {training.id}); "
+                "wait for it, or cancel it with POST /v1/jobs/{id}/cancel",
+                state="sr-head-training",
+                job_id=training.id,
+            )
         if trained.sr_head and not params.get("replace"):
             raise Conflict(
                 f"the model already has a super-resolution head (x{trained.sr_head['sr_train']:g}); "

@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -131,6 +132,9 @@ class Model(Base):
     # the trained super-resolution head, when there is one: {"key", "sr_train", "passes", "r0", "noise_amp",
     # "iterations", "trained_on": [h, w]} (the facts its safetensors header holds, so the API needs no read)
     sr_head: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # stages of the pyramid the checkpoint holds when fewer than planned (a training canceled with
+    # keep_trained_stages); None: all of them
+    stages_trained: Mapped[int | None] = mapped_column(Integer)
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_events: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -138,6 +142,13 @@ class Model(Base):
     # joined, not selectin: loading a model (or a page of them) is one query, not two (bench/wrk_load.py)
     train_job: Mapped[Job | None] = relationship(
         primaryjoin="and_(Job.model_id == Model.id, Job.kind == 'train')", viewonly=True, lazy="joined"
+    )
+    # its super-resolution heads' trainings, oldest first (selectin: one query for a whole page of models)
+    sr_head_jobs: Mapped[list[Job]] = relationship(
+        primaryjoin="and_(Job.model_id == Model.id, Job.kind == 'train_sr_head')",
+        viewonly=True,
+        lazy="selectin",
+        order_by="Job.id",
     )
 
     __table_args__ = (Index("ix_models_owner_id_id", "owner_id", "id"),)
@@ -155,6 +166,8 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a training's cancel asked to keep the stages finished so far (the model succeeds with them)
+    keep_trained_stages: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims; fences each attempt's writes
     # attempts that gave the job back because a dependency was unavailable: not counted against max_attempts
     given_back: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -13,8 +13,10 @@ from core.vocabulary import CHECKPOINT_FILE, RESULT_FILE
 
 
 def job_file_names(job: Job) -> list[str]:
+    """Every file a client may download: the outputs (`files`), then a comparison image, when there is one."""
     if job.result is not None:
-        return list(job.result.get("files", []))
+        comparison = job.result.get("comparison")
+        return list(job.result.get("files", [])) + ([comparison] if comparison else [])
     if job.kind == JobKind.HARMONIZE and job.state == JobState.SUCCEEDED:
         return [RESULT_FILE, CHECKPOINT_FILE] if job.params.get("fine_tune") else [RESULT_FILE]
     return []

@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from core import jobs
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, NothingToKeep
 from core.ids import new_id
 from core.infra import is_unavailable
 from core.models import FINAL_STATES, Job, JobEvent, JobKind, JobState, Model, Sample
@@ -116,15 +116,18 @@ def list_job_events(
     return _page(session, query, limit, lambda e: str(e.id))
 
 
-def cancel_job(services: Services, job: Job) -> Job:
+def cancel_job(services: Services, job: Job, keep_trained_stages: bool = False) -> Job:
     """A queued job is canceled at once (its webhook sent right after the commit); a running one is flagged
-    and its worker stops within seconds. Returns the job as it is now."""
-    if job.state == JobState.CANCELED or job.cancel_requested:
+    and its worker stops within seconds. Returns the job as it is now. `keep_trained_stages`: see
+    `cancel_model`."""
+    if job.state == JobState.CANCELED or (job.cancel_requested and not keep_trained_stages):
         return job
     if job.state in FINAL_STATES:
         raise Conflict(f"the job already {job.state}; there is nothing to cancel", state=job.state)
+    if keep_trained_stages:
+        _require_a_stage_to_keep(job)
     with UnitOfWork(services.db, services.queue) as uow:
-        changed = jobs.request_cancel(uow.session, job)
+        changed = jobs.request_cancel(uow.session, job, keep_trained_stages)
         uow.commit()
         fresh = uow.session.get_one(Job, job.id, populate_existing=True)
     if not changed and fresh.state != JobState.CANCELED:
@@ -132,11 +135,40 @@ def cancel_job(services: Services, job: Job) -> Job:
     return fresh
 
 
-def cancel_model(services: Services, model: Model) -> Model:
+def cancel_model(services: Services, model: Model, keep_trained_stages: bool = False) -> Model:
+    """Cancel the model's training. With `keep_trained_stages`, a running training that finished at least
+    one stage stops and the model succeeds with those stages (a smaller, usable model: its checkpoint is
+    the last finished stage's snapshot); without a finished stage that is a 409 `nothing-to-keep` and
+    nothing changes (the client decides whether to discard). Without it the training is discarded."""
     if model.train_job is not None:
-        cancel_job(services, model.train_job)
+        cancel_job(services, model.train_job, keep_trained_stages)
     with services.db.read() as session:
         return session.get_one(Model, model.id)
+
+
+def _require_a_stage_to_keep(job: Job) -> None:
+    # stages_done only grows while a job runs, so a check that passes here still holds when the worker stops
+    if job.kind != JobKind.TRAIN:
+        raise Conflict("keep_trained_stages applies to a model's training only", state=job.state)
+    if job.state == JobState.QUEUED:
+        # a queued training is discarded at once: no worker holds its stages to turn them into a model
+        waiting = (
+            "the training waits in the queue to resume; its stages can be kept once it runs again"
+            if job.stages_done
+            else "the training has not started, so no stage is trained yet"
+        )
+        raise NothingToKeep(
+            f"{waiting}: cancel without keep_trained_stages to discard it",
+            state=job.state,
+            stages_done=job.stages_done,
+        )
+    if job.stages_done < 1:
+        raise NothingToKeep(
+            "no stage has finished yet, so there is nothing to keep: wait for the first stage to finish, "
+            "or cancel without keep_trained_stages to discard the training",
+            state=job.state,
+            stages_done=0,
+        )
 
 
 def delete_model(services: Services, model: Model) -> None:

@@ -27,6 +27,11 @@ def top_stage_size(height: int, width: int, config: Mapping[str, Any]) -> tuple[
     return stage_sizes(height, width, TrainConfig.from_dict(dict(config)))[-1]
 
 
+def stage_size(height: int, width: int, config: Mapping[str, Any], stage: int) -> tuple[int, int]:
+    """(H, W) of one stage of that pyramid: what a model that kept `stage + 1` stages renders at."""
+    return stage_sizes(height, width, TrainConfig.from_dict(dict(config)))[stage]
+
+
 @dataclass(frozen=True)
 class Pyramid:
     config: Config

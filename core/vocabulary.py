@@ -74,6 +74,8 @@ ANIMATION_MAX_FRAME_PIXELS: Final = 40_000_000
 SR_MAX_OUTPUT_SIDE: Final = MAX_OUTPUT_SIDE
 SR_MAX_OUTPUT_PIXELS: Final = MAX_OUTPUT_PIXELS  # 2048², the default of the setting max_sr_output_pixels
 SR_HEAD_ITERS_RANGE: Final = (1, 20000)
+# a head's training iterations by the model's preset (engine.SRConfig.preset; held to it by a worker test)
+SR_HEAD_ITERS_DEFAULT: Final[dict[Preset, int]] = {"paper": 2000, "quick": 600}
 SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the same enlargement
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude
 SRSource = Literal["training_image"]
@@ -85,8 +87,17 @@ RESULT_FILE: Final = "result.png"
 CHECKPOINT_FILE: Final = "checkpoint.safetensors"
 ANIMATION_FILES: Final = {fmt: f"animation.{fmt}" for fmt in ANIMATION_FORMATS}
 SR_FILES: Final = tuple(f"super_resolution_{i}.png" for i in range(SR_VARIANTS_MAX))
+SR_COMPARISON_FILE: Final = "bicubic.png"  # an enlargement's input by plain bicubic, the same size
 JOB_FILE_NAMES: Final = frozenset(
-    {NAIVE_FILE, MASK_FILE, RESULT_FILE, CHECKPOINT_FILE, *ANIMATION_FILES.values(), *SR_FILES}
+    {
+        NAIVE_FILE,
+        MASK_FILE,
+        RESULT_FILE,
+        CHECKPOINT_FILE,
+        *ANIMATION_FILES.values(),
+        *SR_FILES,
+        SR_COMPARISON_FILE,
+    }
 )
 # what each downloadable file is served as
 MEDIA_TYPES: Final = {
@@ -94,6 +105,7 @@ MEDIA_TYPES: Final = {
     CHECKPOINT_FILE: "application/octet-stream",
     **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
     **dict.fromkeys(SR_FILES, "image/png"),
+    SR_COMPARISON_FILE: "image/png",
 }
 
 # --- lanes: which Celery queue (and which worker) runs a job ----------------------------------------------

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import torch
 
+from engine.augment import stage0_training_input
 from engine.model import TrainedModel
 from engine.networks import upsample
 from engine.noise import draw, draw_inputs, make_rng, noise_shape
 
 MAX_SCALE = 4.0
+# Modes whose stage 0 learned from the training image, never from noise (spec §5): their samples start from it.
+IMAGE_SEEDED_MODES = frozenset({"harmonization", "editing"})
 
 
 def scaled_shapes(model: TrainedModel, scale: tuple[float, float]) -> list[tuple[int, int]]:
@@ -50,7 +53,11 @@ def sample(
     """n random samples: [n, 3, int(H * scale_h), int(W * scale_w)] in [-1, 1].
 
     Stages below `start_stage` use the fixed reconstruction input (closer to the training image);
-    `start_stage=0` is fully random.
+    `start_stage=0` is fully random. Harmonization and editing models are trained with an augmented copy
+    of their image as stage 0's input and never see noise there (spec §5): noise at stage 0 gives static.
+    Their samples are what the original's `generate_samples` draws: stage 0 gets a freshly augmented
+    training image (harmonization: colour change and cut-out holes; editing: shuffled patches + 0.1 x
+    noise), the stages above fresh noise.
     """
     if not 1 <= n <= 256:
         raise ValueError(f"n must be between 1 and 256, got {n}")
@@ -61,7 +68,21 @@ def sample(
     noise = draw_inputs(shapes, model.config, rng, batch=n)
     for k in range(start_stage):
         noise[k] = _fit(model.fixed_noise[k], noise[k].shape).expand_as(noise[k])
+    if start_stage == 0 and model.config.mode in IMAGE_SEEDED_MODES:
+        noise[0] = _augmented_images(model, noise[0], rng)
     return generate(model, [z.to(model.device) for z in noise], shapes)
+
+
+def _augmented_images(model: TrainedModel, noise0: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """One augmented copy of the stage-0 training image per sample: [n, 3, H0', W0'] (noise0's shape)."""
+    real0 = _fit(model.reals[0], tuple(noise0.shape))  # [1, 3, H0', W0']
+    # the augmentations draw many scalars: a CPU generator (seeded from rng, so a seed still fixes them)
+    cpu = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (), generator=rng, device=rng.device)))
+    inputs = [
+        stage0_training_input(model.config, real0, noise0[i : i + 1].to(real0.device), cpu)
+        for i in range(noise0.shape[0])
+    ]
+    return torch.cat(inputs)
 
 
 def reconstruct(model: TrainedModel) -> torch.Tensor:

@@ -20,6 +20,7 @@ from core import jobs
 from core.infra import StillUnavailable, is_unavailable, retry_unavailable, unavailable_dependency
 from core.models import Job, JobKind, JobState, Model
 from core.queue import QueueUnavailable
+from core.unit_of_work import EnqueueFailed
 from worker.runtime import JobGone, WorkerContext, current_state
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,14 @@ def commit_result(
     rows: Sequence[object] = (),
     result: dict[str, Any] | None = None,
     update_model: Callable[[Model], None] | None = None,
+    follow_up: Callable[[Session, Model], None] | None = None,
+    message: str | None = None,
 ) -> JobState:
     """Make a stored result visible: add `rows`, apply `update_model` to the model's row, store `result` on
     the job, and mark it succeeded, all in one transaction that commits only if this attempt still owns the
     job. Otherwise delete `owned_keys` (never `shared_keys`) and return the job's state as it is now.
+    `follow_up(session, model)` runs in the same transaction once the job is this attempt's success (it may
+    create the next job, whose task is sent after the commit); `message` is the success event's text.
 
     While the database is unavailable the transaction is tried again (`ctx.retry`). A try whose commit landed
     but whose answer was lost shows as "succeeded by this very attempt" on the next try. When the database
@@ -52,8 +57,13 @@ def commit_result(
             if update_model is not None:
                 update_model(model)
             uow.session.add_all(rows)
-            if jobs.succeed(uow.session, job, attempt=job.attempts, result=result):
-                uow.commit()
+            if jobs.succeed(uow.session, job, attempt=job.attempts, result=result, message=message):
+                if follow_up is not None:
+                    follow_up(uow.session, model)
+                try:
+                    uow.commit()
+                except EnqueueFailed:  # committed; a queued job without its task is re-sent by the reaper
+                    log.warning("a follow-up job's task was not sent", extra={"job_id": job.id})
                 return True
         return _succeeded_by(ctx, job)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Form, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import examples
@@ -14,7 +14,7 @@ from api.cursors import ModelCursor
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
 from api.render import model_queue_position, model_read
-from api.schemas import ModelCreate, ModelRead, Page
+from api.schemas import ModelCancel, ModelCreate, ModelRead, Page
 from api.uploads import MULTIPART, multipart_with, read_image, refuse_repeated_fields
 from core import service, vocabulary, webhooks
 from core.errors import Conflict, InvalidParameter
@@ -122,11 +122,37 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
 @router.post(
     "/{model_id}/cancel",
     response_model=ModelRead,
-    summary="Cancel the training",
-    responses=problem_responses(409, notes={409: "the training already ended"}),
+    summary="Cancel the training, discarding it or keeping the stages trained so far",
+    description=(
+        "Without a body (or `keep_trained_stages: false`) the training is discarded: a queued one is "
+        "`canceled` at once, a running one stops within seconds (`cancel_requested`, then `canceled`). "
+        'With `{"keep_trained_stages": true}` a running training that finished at least one stage stops '
+        "and the model ends `succeeded` with those stages: `stages_trained` of `stages_planned`, drawing at "
+        "its last trained stage's size, its checkpoint the snapshot of that stage, its previews drawn from "
+        "it, the webhook `model.succeeded` sent. No super-resolution head is trained for such a model. A "
+        "training with no finished stage, or still queued, has nothing to keep: 409 `nothing-to-keep`, and "
+        "nothing changes (send the cancel without it to discard). A model's head training is canceled "
+        "like any job (`POST /v1/jobs/{id}/cancel`): the model stays."
+    ),
+    responses=problem_responses(
+        400,
+        409,
+        notes={
+            400: "the body is not JSON",
+            409: "the training already ended; or `nothing-to-keep`: keep_trained_stages before a stage "
+            "finished, or of a queued training",
+        },
+    ),
 )
-def cancel_model(request: Request, model: ModelDep, services: ServicesDep, session: SessionDep) -> ModelRead:
-    canceled = service.cancel_model(services, model)
+def cancel_model(
+    request: Request,
+    model: ModelDep,
+    services: ServicesDep,
+    session: SessionDep,
+    # optional, and not nullable: no body is the plain cancel (generated clients then send none, not null)
+    body: Annotated[ModelCancel, Body(default_factory=ModelCancel)],
+) -> ModelRead:
+    canceled = service.cancel_model(services, model, body.keep_trained_stages)
     return model_read(
         canceled,
         services.storage,
@@ -192,8 +218,9 @@ def download_model_input(request: Request, model: ModelDep, services: ServicesDe
     "/{model_id}/stages/{stage}/preview",
     summary="An image the model drew when a stage of its training finished (PNG)",
     description=(
-        "Announced by the training job's `stage_done` event (`links.preview`) while training goes on; "
-        "the last stage's images are the training's preview samples instead."
+        "Announced by the training job's `stage_done` event (`links.preview`) as each stage, the last one "
+        "included, finishes. Generation-like models: a random sample; harmonization and editing models: "
+        "their own image injected at stage 0 (what a harmonization does)."
     ),
     response_class=Response,
     responses={

@@ -180,7 +180,9 @@ def test_a_head_for_a_trained_model_and_its_replacement(
     first = client.post(f"/v1/models/{model_id}/sr-head", headers=caller.headers, json={"factor": 2.0})
     assert first.status_code == 202 and first.json()["kind"] == "train_sr_head"
     assert first.json()["params"]["factor"] == 2.0 and queue.jobs == [(first.json()["id"], "train_sr_head")]
-    pretend_trained(db, model_id)  # the head exists now
+    pretend_trained(db, model_id)  # the head exists now: its job succeeded
+    with db.transaction() as session:
+        session.get_one(Job, first.json()["id"]).state = JobState.SUCCEEDED.value
     again = client.post(f"/v1/models/{model_id}/sr-head", headers=caller.headers, json={})
     assert again.status_code == 409 and "replace=true" in again.json()["detail"]
     replaced = client.post(f"/v1/models/{model_id}/sr-head", headers=caller.headers, json={"replace": True})

@@ -310,6 +310,11 @@ def test_enlarge_a_models_image_with_its_super_resolution_head(page: Any, stack:
     )
     assert created.status_code == 202, created.text
     model = wait_until_trained(stack, created.json()["id"])
+    deadline = time.monotonic() + 120  # the head trains after the model, as a job of its own
+    while model["sr_head"] is None:
+        assert time.monotonic() < deadline, f"no head: {model}\n{stack.log_tail()}"
+        time.sleep(0.5)
+        model = stack.api("GET", f"/v1/models/{model['id']}").json()
     top = stack.api("GET", f"/v1/pyramid?width={model['image']['width']}&height={model['image']['height']}"
                     "&preset=quick&train_stages=2&max_size=40&min_size=16").json()["top"]  # fmt: skip
     sign_in(page, stack, f"#/models/{model['id']}")

@@ -228,10 +228,14 @@ def test_animation_and_checkpoint_download_through_a_real_worker(
 def test_super_resolution_through_a_real_worker(
     celery_worker: Path, make_client: Any, settings: Any, redis_url: str, caller: Any
 ) -> None:
-    """A model trained with its SR head in the same job, then enlarged x2 and downloaded."""
+    """A model created with sr_factor (its head trained by a job of its own after it), then enlarged x2 and
+    downloaded."""
     client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
     model = train_tiny(client, caller, celery_worker, seed="6", sr_factor="2", sr_iters="5")
-    assert model["sr_head"]["sr_train"] == 2.0 and model["progress"]["num_stages"] == 3
+    head = wait_for(client, f"/v1/jobs/{model['sr_head_training']['job_id']}", caller.headers, celery_worker)
+    assert head["state"] == "succeeded", head["error"]
+    model = client.get(f"/v1/models/{model['id']}", headers=caller.headers).json()
+    assert model["sr_head"]["sr_train"] == 2.0 and model["progress"]["num_stages"] == 2
 
     body = {"factor": 2, "n": 2, "seed": 4}
     job = post_and_wait(client, caller, f"/v1/models/{model['id']}/super-resolutions", body, celery_worker)

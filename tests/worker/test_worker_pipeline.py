@@ -351,21 +351,23 @@ def test_request_params_map_onto_engine_presets(params: dict[str, Any], expected
 def test_each_finished_stage_stores_a_preview_and_announces_it(
     trained: Trained, db: Any, storage: Any
 ) -> None:
-    """What the page shows while a training runs: after every stage but the last (whose pictures are the
-    training's preview samples), one image drawn by the partial model, announced in `stage_done`."""
+    """What the page shows while a training runs: after every stage, the last one included (its preview
+    shows when the stage ends, not when the job does), one image drawn by the model so far, announced in
+    `stage_done`."""
     model_id = trained.model.id
     with db.read() as session:
         model = session.get_one(Model, model_id)
         query = select(JobEvent).where(JobEvent.job_id == trained.job_id, JobEvent.type == "stage_done")
         events = list(session.scalars(query))
     first = engine.TrainConfig.from_dict(model.train_config or {})
-    height, width = stage_sizes(model.image_height, model.image_width, first)[0]
+    sizes = stage_sizes(model.image_height, model.image_width, first)
     assert [e.data for e in events] == [
-        {"stages_done": 1, "stage": 0, "preview": {"width": width, "height": height}}
+        {"stages_done": k + 1, "stage": k, "preview": {"width": w, "height": h}}
+        for k, (h, w) in enumerate(sizes)
     ]
-    with Image.open(io.BytesIO(storage.get(stage_preview_key(model_id, 0)))) as image:
-        assert image.format == "PNG" and image.size == (width, height)
-    assert not storage.exists(stage_preview_key(model_id, 1))
+    for k, (height, width) in enumerate(sizes):
+        with Image.open(io.BytesIO(storage.get(stage_preview_key(model_id, k)))) as image:
+            assert image.format == "PNG" and image.size == (width, height)
 
 
 def test_animate_job_stores_a_looping_animation_of_the_asked_frames(

@@ -43,11 +43,16 @@ def model_of(db: Any, model_id: str) -> Model:
 
 @pytest.fixture(scope="module")
 def with_head(db: Any, storage: Any, settings: Any, owner: Caller) -> Iterator[Model]:
-    """A tiny model trained with `sr_factor`: its train job trains the head as a last phase."""
+    """A tiny model trained with `sr_factor`: its train job ends with the model and queues a
+    `train_sr_head` job, which trains the head."""
     params = {"seed": 4, **TINY_TRAINING, **HEAD}
     train = submit_job(db, storage, settings, JobKind.TRAIN, owner.owner_id, params, image=scene_image())
-    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    queue = RecordingQueue()
+    ctx = WorkerContext(settings, db, storage, queue)
     assert run_job(ctx, train.id) == JobState.SUCCEEDED, job_of(db, train.id).error
+    ((head_job_id, kind),) = queue.jobs
+    assert kind == JobKind.TRAIN_SR_HEAD
+    assert run_job(ctx, head_job_id) == JobState.SUCCEEDED, job_of(db, head_job_id).error
     yield model_of(db, train.model_id)
 
 
@@ -60,8 +65,10 @@ def test_training_with_sr_factor_stores_a_head_beside_the_model(
     head = engine.checkpoint.sr_head_from_bytes(storage.get(facts["key"]))
     assert head.sr_train == 2.0 and head.noise_amp == pytest.approx(facts["noise_amp"])
     job = job_of(db, with_head.train_job.id)  # type: ignore[union-attr]
-    assert job.progress is not None and job.progress["num_stages"] == 3  # 2 stages + the head
-    assert job.progress["stage"] == 2 and job.progress["percent"] == pytest.approx(100.0, abs=0.5)
+    assert job.progress is not None and job.progress["num_stages"] == 2  # the pyramid only
+    (head_job,) = with_head.sr_head_jobs
+    assert head_job.progress is not None and head_job.progress["iters_per_stage"] == 3
+    assert head_job.progress["percent"] == pytest.approx(100.0, abs=0.5)
 
 
 def super_resolve(db: Any, storage: Any, settings: Any, model: Model, **params: Any) -> Job:

@@ -9,8 +9,9 @@ from typing import Any
 
 import engine
 from core.models import Job, JobState, Model
-from core.vocabulary import SR_FILES
+from core.vocabulary import SR_COMPARISON_FILE, SR_FILES
 from engine.spec.srmath import sr_schedule
+from engine.sr.quality import bicubic
 from worker import outcomes
 from worker.artifacts import Stored, load_sample, load_sr_head, load_trained, store_job_file
 from worker.runtime import WorkerContext
@@ -43,6 +44,12 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
     start = trained.stage_shapes[-1] if source is None else tuple(source.shape[-2:])
     result = _result(job, stored, start, images.shape[-2:], factor, head.noise_amp * noise_scale)
     result["warnings"] = [str(w.message) for w in caught]
+    # What plain interpolation makes of the same input, at the same size: the page shows them side by side.
+    low = trained.image if source is None else source  # [1, 3, h, w]
+    plain = bicubic(low.cpu(), factor)[0]  # [3, ⌊f·h⌋, ⌊f·w⌋], MATLAB-style like SR's own steps
+    store_job_file(ctx, job, SR_COMPARISON_FILE, engine.to_png_bytes(plain.clamp(-1, 1)), stored)
+    stored.files.remove(SR_COMPARISON_FILE)  # downloadable, but not one of the enlargements
+    result["comparison"] = SR_COMPARISON_FILE
     return outcomes.commit_result(ctx, job, owned_keys=stored.owned_keys, result=result)
 
 

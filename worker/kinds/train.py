@@ -1,28 +1,32 @@
-"""The `train` job: the model's pyramid, stage by stage, with a snapshot after each stage so a re-queued job
-resumes where the last attempt stopped; then the checkpoint, the super-resolution head when the request asked
-for one (`sr_factor`: one more phase of the same job), and a few preview samples."""
+"""The `train` job: the model's pyramid, stage by stage, with a snapshot and a preview after each stage (the
+last one too) so a re-queued job resumes where the last attempt stopped; then the checkpoint and a few
+preview samples. A model created with `sr_factor` is usable as soon as this ends: its super-resolution head is
+a `train_sr_head` job of its own, created in the transaction that ends this one. A cancel that asks to keep
+the stages trained so far ends the model `succeeded` with the last finished stage's snapshot."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 
+import torch
+from sqlalchemy.orm import Session
+
 import engine
 from core import estimates, jobs, training
-from core.models import Job, JobState, Model
-from core.storage import ObjectNotFound, checkpoint_key, sr_head_key, stage_key, stage_preview_key
+from core.models import Job, JobKind, JobState, Model
+from core.storage import ObjectNotFound, checkpoint_key, stage_key, stage_preview_key
+from engine.harmonization import render as render_injection
 from engine.spec import request_config
 from worker import outcomes
-from worker.artifacts import sample_in_batches, sr_head_config, store_samples, store_sr_head
+from worker.artifacts import Stored, sample_in_batches, store_samples
 from worker.runtime import CancelCheck, WorkerContext, measured_speeds, progress_reporter
-
-ProgressCallback = Callable[[engine.Progress], None]
 
 log = logging.getLogger(__name__)
 
 STAGE_PREVIEW_SEED_OFFSET = 2  # the model's seed trains, seed + 1 draws the final previews
 SR_HEAD_SEED_OFFSET = 3  # and seed + 3 trains its super-resolution head
+INJECTING_MODES = frozenset({"harmonization", "editing"})  # previews: their own image injected at stage 0
 
 
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
@@ -38,33 +42,26 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
 
     ctx.retry(record_config, "record the training config")
     device = ctx.device
-    with_head = model.params.get("sr_factor") is not None
-    report = progress_reporter(ctx, job, training_plan(ctx, model))
-    should_stop = CancelCheck(ctx, job)
     try:
         trained = engine.train(
             image,
             cfg,
             device=device,
             rng=engine.make_rng(int(model.params.get("seed", 0)), device),
-            on_progress=pyramid_phase(report, cfg.train_stages) if with_head else report,
-            should_stop=should_stop,
+            on_progress=progress_reporter(ctx, job, training_plan(ctx, model)),
+            should_stop=CancelCheck(ctx, job),
             on_stage_done=_stage_snapshotter(ctx, job, model),
             resume=_resume_from(ctx, job, model, device),
         )
-        head = (
-            _train_head(ctx, model, trained, head_phase(report, cfg.train_stages), should_stop)
-            if with_head
-            else None
-        )
     except engine.TrainingCanceled:
-        return outcomes.finish_canceled(ctx, job)
-    return _store(ctx, job, model, trained, head)
+        return _stop(ctx, job, model, device)
+    return _store(ctx, job, model, trained)
 
 
 def training_plan(ctx: WorkerContext, model: Model) -> estimates.TrainingPlan | None:
-    """The phases this training will run and their predicted seconds on this device (core.estimates): the
-    running ETA is based on it, and each phase's measured pace is kept against it."""
+    """The stages this training will run and their predicted seconds on this device (core.estimates): the
+    running ETA is based on it, and each stage's measured pace is kept against it. The SR head is a job of
+    its own (train_sr_head), with its own plan."""
     speeds = measured_speeds(ctx)
     if speeds is None:
         return None
@@ -72,58 +69,65 @@ def training_plan(ctx: WorkerContext, model: Model) -> estimates.TrainingPlan | 
         pyramid = training.pyramid(model.image_width, model.image_height, model.params)
     except ValueError:
         return None  # the engine says why when it trains
-    head = estimates.sr_head_shape(pyramid.config, model.params)
-    return estimates.plan_training(pyramid.config, pyramid.stage_sizes, speeds, head)
+    return estimates.plan_training(pyramid.config, pyramid.stage_sizes, speeds)
 
 
-def pyramid_phase(report: ProgressCallback, stages: int) -> ProgressCallback:
-    """With a head to train after it, the pyramid is the first `stages` of `stages + 1` phases."""
-    share = stages / (stages + 1)
+def _stop(ctx: WorkerContext, job: Job, model: Model, device: str) -> JobState:
+    """The training stopped on its cancel flag: discarded, or, when the cancel asked to keep the stages
+    trained so far (`keep_trained_stages`) and one finished, the model succeeds with them."""
 
-    def on_progress(progress: engine.Progress) -> None:
-        eta = None if progress.eta_s is None else progress.eta_s + _whole(progress) * (1 - share)
-        report(
-            dataclasses.replace(
-                progress, num_stages=stages + 1, fraction_done=progress.fraction_done * share, eta_s=eta
-            )
-        )
+    def read() -> Job | None:
+        with ctx.db.read() as session:
+            return session.get(Job, job.id)
 
-    return on_progress
-
-
-def head_phase(report: ProgressCallback, stages: int) -> ProgressCallback:
-    """The head's training, reported as the last stage (`stages` of `stages + 1`)."""
-    share = stages / (stages + 1)
-
-    def on_progress(progress: engine.Progress) -> None:
-        fraction = share + progress.fraction_done * (1 - share)
-        report(dataclasses.replace(progress, stage=stages, num_stages=stages + 1, fraction_done=fraction))
-
-    return on_progress
+    row = ctx.retry(read, "read the cancel request")
+    keep = (
+        row is not None
+        and row.keep_trained_stages
+        and row.state == JobState.RUNNING
+        and row.attempts == job.attempts  # a stop because another attempt owns the job keeps nothing
+        and row.stages_done >= 1
+    )
+    if not keep:
+        return outcomes.finish_canceled(ctx, job)
+    assert row is not None
+    return _keep_stages(ctx, job, model, row.stages_done, device)
 
 
-def _whole(progress: engine.Progress) -> float:
-    """Seconds a whole phase takes at this pace."""
-    return progress.elapsed_s / progress.fraction_done if progress.fraction_done > 0 else 0.0
+def _keep_stages(ctx: WorkerContext, job: Job, model: Model, stages: int, device: str) -> JobState:
+    """The last finished stage's snapshot becomes the model's checkpoint: a smaller model (it draws at that
+    stage's size) that samples, animates and harmonizes like any other. No super-resolution head is
+    trained for it (a head is trained on a complete pyramid)."""
+    blob = ctx.storage.get(stage_key(model.id, stages - 1))
+    partial = engine.checkpoint.from_bytes(blob, device=device)
+    ctx.storage.put(checkpoint_key(model.id), blob, "application/octet-stream")
+    previews = _store_previews(ctx, job, model, partial)
+    planned = partial.num_stages
+    log.info(
+        "training canceled; the stages trained so far are kept",
+        extra={"job_id": job.id, "model_id": model.id, "stages_trained": stages, "stages_planned": planned},
+    )
 
+    def point_at_checkpoint(row: Model) -> None:
+        row.checkpoint_key = checkpoint_key(model.id)
+        row.stages_trained = stages
 
-def _train_head(
-    ctx: WorkerContext,
-    model: Model,
-    trained: engine.TrainedModel,
-    on_progress: ProgressCallback,
-    should_stop: Callable[[], bool],
-) -> engine.SRHead:
-    cfg = sr_head_config(model, model.params.get("sr_factor"), model.params.get("sr_iters"))
-    log.info("training the super-resolution head", extra={"model_id": model.id, "sr_train": cfg.sr_train})
-    rng = engine.make_rng(int(model.params.get("seed", 0)) + SR_HEAD_SEED_OFFSET, trained.device)
-    return engine.train_sr_head(trained, cfg, rng=rng, on_progress=on_progress, should_stop=should_stop)
+    return outcomes.commit_result(
+        ctx,
+        job,
+        owned_keys=previews.owned_keys,
+        shared_keys=[checkpoint_key(model.id)],
+        rows=previews.rows,
+        result={"stages_trained": stages, "stages_planned": planned, "kept_on_cancel": True},
+        update_model=point_at_checkpoint,
+        message=f"canceled after {stages} of {planned} stages; the model keeps the {stages} trained",
+    )
 
 
 def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Callable[[engine.TrainedModel], None]:
     def on_stage_done(partial: engine.TrainedModel) -> None:
-        if partial.is_complete:
-            return  # the final checkpoint and its previews are stored with the result
+        # The final stage too: its preview shows when it ends (not when the job does), and a crash before the
+        # result is committed resumes from its snapshot instead of training it again.
         stage = partial.stages_done - 1
         ctx.storage.put(
             stage_key(model.id, stage), engine.checkpoint.to_bytes(partial), "application/octet-stream"
@@ -145,10 +149,16 @@ def _stage_snapshotter(ctx: WorkerContext, job: Job, model: Model) -> Callable[[
 
 def _store_stage_preview(ctx: WorkerContext, model: Model, partial: engine.TrainedModel) -> dict[str, int]:
     """One sample of the partial model at its newest stage: what it draws so far. The same seed at every
-    stage, so the coarse noise repeats and the previews show one scene growing finer. One small image, a
-    single generator pass: cheap next to a stage's training. Returns its width and height."""
+    stage, so the coarse noise repeats and the previews show one scene growing finer. A harmonization or
+    editing model shows its own image injected at the injection stage instead: what a harmonization looks
+    like (random noise at stage 0 is static for these models). One small image, a single generator pass:
+    cheap next to a stage's training. Returns its width and height."""
     rng = engine.make_rng(int(model.params.get("seed", 0)) + STAGE_PREVIEW_SEED_OFFSET, partial.device)
-    image = engine.sample(partial, n=1, rng=rng)[0].cpu()  # [3, H, W]
+    image = (
+        _injection(partial, rng)
+        if partial.config.mode in INJECTING_MODES
+        else engine.sample(partial, n=1, rng=rng)
+    )[0].cpu()  # [3, H, W]
     key = stage_preview_key(model.id, partial.stages_done - 1)
     ctx.storage.put(key, engine.to_png_bytes(image), "image/png")
     return {"width": int(image.shape[-1]), "height": int(image.shape[-2])}
@@ -181,28 +191,61 @@ def _resume_from(ctx: WorkerContext, job: Job, model: Model, device: str) -> eng
     return engine.checkpoint.from_bytes(blob, device=device)
 
 
-def _store(
-    ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedModel, head: engine.SRHead | None
-) -> JobState:
+def _store(ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedModel) -> JobState:
     # The checkpoint and head keys are the model's (every attempt writes the same ones): shared, never
     # deleted on losing.
     ctx.storage.put(checkpoint_key(model.id), engine.checkpoint.to_bytes(trained), "application/octet-stream")
-    head_facts = store_sr_head(ctx, model, head) if head is not None else None
-    rng = engine.make_rng(int(model.params.get("seed", 0)) + 1, trained.device)
-    previews = store_samples(
-        ctx, job, model, sample_in_batches(trained, ctx.settings.preview_samples, rng), preview=True
-    )
+    previews = _store_previews(ctx, job, model, trained)
 
     def point_at_checkpoint(row: Model) -> None:
         row.checkpoint_key = checkpoint_key(model.id)
-        if head_facts is not None:
-            row.sr_head = head_facts
+        row.stages_trained = None  # all of them
 
     return outcomes.commit_result(
         ctx,
         job,
         owned_keys=previews.owned_keys,
-        shared_keys=[checkpoint_key(model.id), sr_head_key(model.id)],
+        shared_keys=[checkpoint_key(model.id)],
         rows=previews.rows,
         update_model=point_at_checkpoint,
+        follow_up=_queue_sr_head,
     )
+
+
+def _queue_sr_head(session: Session, row: Model) -> None:
+    """A model created with `sr_factor` gets its head from a `train_sr_head` job of its own, created in the
+    transaction that ends the training (and sent after its commit): the model is usable at once, and the
+    head's progress, failure or cancel are its own. Its seed is the model's + SR_HEAD_SEED_OFFSET, as when
+    the head was a phase of this job."""
+    factor = row.params.get("sr_factor")
+    if factor is None:
+        return
+    params = {
+        "factor": float(factor),
+        "iterations": row.params.get("sr_iters"),
+        "replace": False,
+        "seed": int(row.params.get("seed", 0)) + SR_HEAD_SEED_OFFSET,
+        "after_training": True,
+    }
+    head_job = jobs.create_job(session, row, JobKind.TRAIN_SR_HEAD, params)
+    log.info("super-resolution head queued", extra={"model_id": row.id, "job_id": head_job.id})
+
+
+def _store_previews(ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedModel) -> Stored:
+    """The training's preview samples. A harmonization or editing model's first preview is its own image
+    injected at stage 0 (what a harmonization does to it); the rest are its samples, which start from an
+    augmented copy of its image (`engine.sample`), as the original's do."""
+    rng = engine.make_rng(int(model.params.get("seed", 0)) + 1, trained.device)
+    count = ctx.settings.preview_samples
+    if trained.config.mode not in INJECTING_MODES:
+        images = sample_in_batches(trained, count, rng)
+    else:
+        injected = _injection(trained, rng).cpu()
+        images = torch.cat([injected, sample_in_batches(trained, count - 1, rng)]) if count > 1 else injected
+    return store_samples(ctx, job, model, images, preview=True)
+
+
+def _injection(trained: engine.TrainedModel, rng: torch.Generator) -> torch.Tensor:
+    """The model's own (newest-stage) image put in at stage 0 and rendered: [1, 3, H, W]."""
+    with torch.no_grad():
+        return render_injection(trained, trained.image, stage=0, rng=rng)

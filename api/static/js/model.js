@@ -43,6 +43,9 @@ export function renderModel(view, modelId, context) {
     const p = model.params;
     const facts = [p.mode || "generation", `preset ${p.preset || "paper"}`, `uploaded ${model.image.width} × ${model.image.height} px`];
     if (top) facts.push(`draws at ${top.width} × ${top.height} px`);
+    if (model.stages_planned && model.state === "succeeded" && model.stages_trained < model.stages_planned) {
+      facts.push(`${model.stages_trained} of ${model.stages_planned} stages trained (kept when canceled)`);
+    }
     facts.push(`created ${when(model.created_at)}`);
     ref(root, "meta").textContent = facts.join(" · ");
     ref(root, "cancel").hidden = FINAL_STATES.has(model.state) || model.cancel_requested;
@@ -53,17 +56,39 @@ export function renderModel(view, modelId, context) {
     ref(root, "download-checkpoint").hidden = !(trained && model.links.checkpoint);
   }
 
-  ref(root, "cancel").addEventListener("click", async (event) => {
+  // Cancel asks first. After a finished stage it offers to keep the stages trained so far (a smaller model
+  // that works like any other) beside discarding; before one, or while queued, there is nothing to keep.
+  const cancelDialog = ref(root, "cancel-dialog");
+  const keepButton = ref(root, "cancel-keep");
+  ref(root, "cancel").addEventListener("click", () => {
     clearError(modelError);
-    event.target.disabled = true;
+    const done = model.stages_trained || 0;
+    const planned = model.stages_planned;
+    const canKeep = model.state === "running" && done >= 1;
+    keepButton.hidden = !canKeep;
+    keepButton.textContent = `Stop here and keep the ${done} stage${done === 1 ? "" : "s"} trained so far`;
+    let text;
+    if (model.state === "queued") text = "The training has not started: canceling discards it.";
+    else if (!canKeep) text = "No stage has finished yet, so there is nothing to keep: canceling discards the training.";
+    else text = `${done}${planned ? ` of ${planned}` : ""} stages are trained. Keep them as a smaller model (it draws at stage ${done}'s size and works like any other), or discard the training.`;
+    ref(root, "cancel-dialog-text").textContent = text;
+    cancelDialog.returnValue = "";
+    cancelDialog.showModal();
+  });
+
+  cancelDialog.addEventListener("close", async () => {
+    const choice = cancelDialog.returnValue;
+    if (choice !== "keep" && choice !== "discard") return;
+    const button = ref(root, "cancel");
+    button.disabled = true;
     try {
-      model = await postJSON(`${base}/cancel`, {});
+      model = await postJSON(`${base}/cancel`, choice === "keep" ? { keep_trained_stages: true } : {});
       renderHead();
       renderProgress();
     } catch (error) {
       fail(modelError, error, "The training could not be canceled.");
     } finally {
-      event.target.disabled = false;
+      button.disabled = false;
     }
   });
 
@@ -114,7 +139,11 @@ export function renderModel(view, modelId, context) {
       progressText.textContent = "Starting…";
     } else if (model.state === "succeeded") {
       bar.value = 100;
-      progressText.textContent = `Trained in ${duration(model.duration_s)}.`;
+      const partial = model.stages_planned && model.stages_trained < model.stages_planned;
+      const parts = [partial ? `Stopped after ${model.stages_trained} of ${model.stages_planned} stages, which the model keeps (${duration(model.duration_s)}).` : `Trained in ${duration(model.duration_s)}.`];
+      const head = model.sr_head_training;
+      if (head && !FINAL_STATES.has(head.state)) parts.push("The model is ready; its enlargement head trains now (see Super-resolution).");
+      progressText.textContent = parts.join(" ");
     } else if (model.state === "failed") {
       bar.value = p ? p.percent : 0;
       progressText.textContent = `Training failed: ${model.error || "no reason given"}`;
@@ -133,7 +162,7 @@ export function renderModel(view, modelId, context) {
         const page = await getJSON(`/v1/jobs/${model.train_job_id}/events?${query({ limit: 500, after: lastEventId })}`);
         for (const event of page.data) {
           lastEventId = event.id;
-          if (event.type === "stage_done" && event.links.preview) addStageTile(event.data.stage, event.links.preview, false);
+          if (event.type === "stage_done") stageDone(event);
         }
         if (!page.next_cursor) break;
       }
@@ -146,11 +175,24 @@ export function renderModel(view, modelId, context) {
     }
   }
 
+  // A finished stage: its preview, and the count the cancel dialog offers to keep (the event stream
+  // carries the job, not the model's stages_trained).
+  function stageDone(event) {
+    model.stages_trained = Math.max(model.stages_trained || 0, event.data.stages_done);
+    const stages = model.train_config?.train_stages || model.stages_planned || model.progress?.num_stages;
+    if (event.links.preview) addStageTile(event.data.stage, event.links.preview, Boolean(stages) && event.data.stage === stages - 1);
+  }
+
   function addStageTile(stage, url, final) {
-    if (stageTiles.has(stage)) return;
+    if (stageTiles.has(stage)) {
+      // known to be the last only now (the model's config arrived after the stage's event): say so
+      if (final) stageTiles.get(stage).querySelector("figcaption").textContent = `Stage ${stage + 1} (final)`;
+      return;
+    }
     const stages = model.train_config?.train_stages || model.progress?.num_stages;
     const of = stages ? ` of ${stages}` : "";
-    const img = el("img", { alt: `What the model draws after stage ${stage + 1}${of}`, loading: "lazy" });
+    const what = HARMONIZING_MODES.has(model.params.mode) ? "The painting put in at stage 1 and rendered" : "What the model draws";
+    const img = el("img", { alt: `${what} after stage ${stage + 1}${of}`, loading: "lazy" });
     const tile = el("li", { class: "stage-tile", dataset: { stage } }, el("figure", {}, img, el("figcaption", {}, `Stage ${stage + 1}${final ? " (final)" : ""}`)));
     stageTiles.set(stage, tile);
     const strip = ref(root, "stage-strip");
@@ -184,7 +226,7 @@ export function renderModel(view, modelId, context) {
         if (changed) context.refreshModels();
       } else if (message.id !== undefined) {
         if (lastEventId === null || body.id > lastEventId) lastEventId = body.id;
-        if (body.type === "stage_done" && body.links.preview) addStageTile(body.data.stage, body.links.preview, false);
+        if (body.type === "stage_done") stageDone(body);
       }
     });
     pollers.push(follower);
@@ -413,14 +455,86 @@ export function renderModel(view, modelId, context) {
 
   function renderSuperResolution() {
     const head = model.sr_head;
+    const training = model.sr_head_training;
+    const active = Boolean(training && !FINAL_STATES.has(training.state));
+    const partial = model.stages_planned && model.stages_trained < model.stages_planned;
     srSection.hidden = !vocabulary.sr_modes.includes(model.params.mode || "generation");
-    srHeadForm.hidden = Boolean(head);
+    srHeadForm.hidden = Boolean(head) || active || partial;
     srForm.hidden = !head;
-    ref(root, "sr-about").textContent = head
-      ? `Its head was trained for ×${head.sr_train} (${head.passes} passes); this model's image enlarges up to ×${head.max_factor}. The detail is invented: plausible, not the true one.`
-      : "This model has no super-resolution head yet: train one (about one more stage of training), then enlarge its image.";
+    let about;
+    if (head) about = `Its head was trained for ×${head.sr_train} (${head.passes} passes); this model's image enlarges up to ×${head.max_factor}. The detail is invented: plausible, not the true one.`;
+    else if (active) about = "Its enlargement head trains now, as a job of its own; the model is ready to use meanwhile.";
+    else if (partial) about = "This model kept fewer stages than planned when its training was canceled; a head is trained on a complete model.";
+    else about = "This model has no super-resolution head yet: train one (about one more stage of training), then enlarge its image.";
+    ref(root, "sr-about").textContent = about;
     if (head && srFactor.value === "") srFactor.value = String(Math.min(head.sr_train, head.max_factor));
+    const preset = vocabulary.presets.find((p) => p.name === (model.params.preset || "paper"));
+    if (preset) ref(root, "sr-head-iterations").placeholder = String(preset.sr_head_iters);
+    if (training && (active || !head)) renderHeadTraining(training.state, training.progress, training.error);
+    else headBox.hidden = true;
+    if (active) followHead(training.job_id);
   }
+
+  // --- the head's own training (a train_sr_head job): progress like a training's, a cancel that keeps the model
+  const headBox = ref(root, "head-training");
+  const headBar = ref(root, "head-bar");
+  const headText = ref(root, "head-text");
+  const headCancel = ref(root, "head-cancel");
+  let followedHead = null;
+
+  function renderHeadTraining(state, p, error) {
+    headBox.hidden = false;
+    headCancel.hidden = FINAL_STATES.has(state);
+    headText.classList.toggle("error-text", state === "failed");
+    const parts = [`Enlargement head: ${state === "running" ? "training" : state}`];
+    if (state === "queued") {
+      headBar.removeAttribute("value");
+      parts.push("waiting for a worker");
+    } else if (state === "running" && p) {
+      headBar.value = p.percent;
+      parts.push(`iteration ${p.iteration} of ${p.iters_per_stage}`, `${p.percent.toFixed(1)}%`);
+      if (p.eta_s !== null && p.eta_s !== undefined) parts.push(`about ${duration(p.eta_s)} left`);
+    } else if (state === "running") {
+      headBar.removeAttribute("value");
+      parts.push("starting");
+    } else {
+      headBar.value = state === "succeeded" ? 100 : p ? p.percent : 0;
+      if (state === "failed") parts.push(error || "no reason given");
+      if (state === "canceled") parts.push("the model is unchanged");
+    }
+    headText.textContent = parts.join(" · ");
+  }
+
+  function followHead(jobId) {
+    if (followedHead === jobId || left) return;
+    followedHead = jobId;
+    headCancel.dataset.jobId = jobId;
+    const poller = poll(`/v1/jobs/${jobId}`, (job) => renderHeadTraining(job.state, job.progress, job.error));
+    pollers.push(poller);
+    poller.done
+      .then(async (job) => {
+        if (!job || left) return;
+        followedHead = null;
+        model = await getJSON(base);
+        if (left) return;
+        renderSuperResolution();
+        renderProgress();
+        if (job.state !== "succeeded") renderHeadTraining(job.state, job.progress, job.error);
+      })
+      .catch((error) => fail(modelError, error, "The head's training could not be followed."));
+  }
+
+  headCancel.addEventListener("click", async () => {
+    if (!window.confirm("Cancel the enlargement head's training? The model stays as it is.")) return;
+    headCancel.disabled = true;
+    try {
+      await postJSON(`/v1/jobs/${headCancel.dataset.jobId}/cancel`, {});
+    } catch (error) {
+      fail(modelError, error, "The head's training could not be canceled.");
+    } finally {
+      headCancel.disabled = false;
+    }
+  });
 
   async function loadEnlargements() {
     try {
@@ -443,14 +557,72 @@ export function renderModel(view, modelId, context) {
     const file = r.files[0];
     const img = el("img", { alt: `Enlarged ${label}: ${r.width} × ${r.height} px`, width: r.width, height: r.height });
     show(file.url).then((url) => (img.src = url)).catch((error) => fail(ref(root, "sr-error"), error, "An enlargement could not be loaded."));
+    const view = el("button", { type: "button", class: "secondary small", "aria-label": `View enlargement ${shortId(job.id)} at its real size` }, "View at real size");
+    view.addEventListener("click", () => openViewer(job));
     const download = el("button", { type: "button", class: "secondary small", "aria-label": `Download enlargement ${shortId(job.id)}` }, "Download");
     download.addEventListener("click", async () => saveAs(await show(file.url), `${job.id}-${file.name}`));
     const versions = r.files.length > 1 ? `, ${r.files.length} versions` : "";
     const warned = r.warnings.length ? " (a step the head was not trained for)" : "";
     const caption = `${label}: ${r.input_width} × ${r.input_height} → ${r.width} × ${r.height} px${versions}${warned}`;
-    tile.append(el("figure", {}, img, el("figcaption", {}, caption)), el("div", { class: "tile-actions" }, download));
+    tile.append(el("figure", {}, img, el("figcaption", {}, caption)), el("div", { class: "tile-actions" }, view, download));
     return tile;
   }
+
+  // One enlargement at its real size (never shrunk to a thumbnail), with a zoom, beside the same input
+  // enlarged by plain bicubic interpolation to the same size; the two panes scroll together.
+  const viewer = ref(root, "sr-view");
+  const zoom = ref(root, "sr-zoom");
+  const viewSR = ref(root, "sr-view-sr");
+  const viewBicubic = ref(root, "sr-view-bicubic");
+  let viewed = null;
+
+  function applyZoom() {
+    const factor = Number(zoom.value);
+    ref(root, "sr-zoom-out").textContent = `${factor}×`;
+    zoom.setAttribute("aria-valuetext", `${factor} times the real size`);
+    if (!viewed) return;
+    for (const img of [viewSR, viewBicubic]) {
+      img.style.width = `${viewed.width * factor}px`;
+      img.style.height = `${viewed.height * factor}px`;
+    }
+  }
+  zoom.addEventListener("input", applyZoom);
+
+  const panes = [ref(root, "sr-view-left"), ref(root, "sr-view-right")];
+  for (const pane of panes) {
+    pane.addEventListener("scroll", () => {
+      for (const other of panes) {
+        if (other === pane) continue;
+        if (other.scrollLeft !== pane.scrollLeft) other.scrollLeft = pane.scrollLeft;
+        if (other.scrollTop !== pane.scrollTop) other.scrollTop = pane.scrollTop;
+      }
+    });
+  }
+
+  async function openViewer(job) {
+    const r = job.result;
+    viewed = { width: r.width, height: r.height };
+    const size = `${r.width} × ${r.height} px`;
+    ref(root, "sr-view-title").textContent = `Enlargement ×${job.params.factor} at its real size: ${r.input_width} × ${r.input_height} → ${size}`;
+    viewSR.alt = `Super-resolution ×${job.params.factor}, ${size}`;
+    viewBicubic.alt = `The same input enlarged by bicubic interpolation, ${size}`;
+    ref(root, "sr-view-sr-caption").textContent = `Super-resolution (invented detail), ${size}`;
+    ref(root, "sr-view-bicubic-caption").textContent = r.comparison_url ? `Bicubic interpolation, ${size}` : "No bicubic comparison stored for this enlargement";
+    viewer.hidden = false;
+    applyZoom();
+    try {
+      viewSR.src = await show(r.files[0].url);
+      if (r.comparison_url) viewBicubic.src = await show(r.comparison_url);
+      else viewBicubic.removeAttribute("src");
+    } catch (error) {
+      fail(ref(root, "sr-error"), error, "The enlargement could not be shown.");
+    }
+    viewer.scrollIntoView({ block: "nearest" });
+  }
+  ref(root, "sr-view-close").addEventListener("click", () => {
+    viewer.hidden = true;
+    viewed = null;
+  });
 
   async function runJob(form, button, status, errorBox, path, body, working) {
     clearErrors(form);
@@ -476,11 +648,22 @@ export function renderModel(view, modelId, context) {
 
   srHeadForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = { factor: Number(ref(root, "sr-head-factor").value) };
-    const done = await runJob(srHeadForm, ref(root, "sr-head-train"), ref(root, "sr-head-status"), ref(root, "sr-head-error"), "sr-head", body, "Training the head…");
-    if (!done) return;
-    model = await getJSON(base);
-    if (!left) renderSuperResolution();
+    clearErrors(srHeadForm);
+    const button = ref(root, "sr-head-train");
+    button.disabled = true;
+    try {
+      const body = { factor: Number(ref(root, "sr-head-factor").value) };
+      const iterations = ref(root, "sr-head-iterations").value;
+      if (iterations !== "") body.iterations = Number(iterations);
+      const job = await postJSON(`${base}/sr-head`, body);
+      srHeadForm.hidden = true;
+      renderHeadTraining(job.state, job.progress, job.error);
+      followHead(job.id);
+    } catch (error) {
+      if (!left) showProblemInForm(srHeadForm, error, ref(root, "sr-head-error"));
+    } finally {
+      button.disabled = false;
+    }
   });
 
   srForm.addEventListener("submit", async (event) => {
@@ -490,8 +673,28 @@ export function renderModel(view, modelId, context) {
     if (done) enlargements.prepend(enlargementTile(done));
   });
 
+  // Harmonization and editing models never learned to draw from noise: their samples are altered copies of
+  // their own image, re-rendered (what ConSinGAN's generate_samples shows), and the page says so.
+  function describeDrawing() {
+    const mode = model.params.mode;
+    if (!HARMONIZING_MODES.has(mode)) return;
+    const altered = mode === "harmonization" ? "random colour changes and cut-out holes" : "shuffled patches and a little noise";
+    const about = ref(root, "draw-about");
+    about.textContent =
+      `This ${mode} model learned to re-render its own image, not to invent new scenes. The training's first preview is the image put in at stage 1 and rendered: ` +
+      `what a ${mode} does to it. "Draw variations" makes copies of the image with ${altered}, re-rendered by the model (what ConSinGAN shows for such models). ` +
+      `To put an object into the image, use "Harmonize an object into it".`;
+    about.hidden = false;
+    ref(root, "draw").textContent = "Draw variations";
+  }
+
+  function describeStrip() {
+    if (HARMONIZING_MODES.has(model.params.mode)) ref(root, "stage-strip-title").textContent = "The image put in at stage 1 and rendered, after each stage";
+  }
+
   // --- once trained --------------------------------------------------------------------------------------------
   function showTrained() {
+    describeDrawing();
     ref(root, "gallery-section").hidden = false;
     ref(root, "animations-section").hidden = false;
     renderHead();
@@ -525,6 +728,7 @@ export function renderModel(view, modelId, context) {
     if (left) return;
     renderHead();
     renderProgress();
+    describeStrip();
     addInputTile();
     loadTop();
     readEvents();

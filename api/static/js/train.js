@@ -56,8 +56,22 @@ export function renderNew(view, context) {
     const srField = ref(root, "sr-field");
     srField.hidden = !vocabulary.sr_modes.includes(mode.value);
     if (srField.hidden) srFactor.value = "";
+    describeHead();
+  }
+
+  // What a head costs, before Start: its iterations beside a stage's (the head trains at the full size,
+  // after the model is ready, as a job of its own).
+  function describeHead() {
+    const chosen = vocabulary.presets.find((p) => p.name === preset.value);
+    const config = chosen.modes[mode.value];
+    const stages = fields.train_stages.value || config.train_stages;
+    const perStage = fields.iters_per_stage.value || config.iters_per_stage;
+    ref(root, "sr-help").textContent =
+      `Set it (e.g. 4) to also train a head that enlarges the model's images. It costs +${chosen.sr_head_iters} iterations at the full size ` +
+      `(each of this training's ${stages} stages is ${perStage}), trained after the model is ready, as a job of its own: the model is usable meanwhile.`;
   }
   describeChoices();
+  for (const name of ["train_stages", "iters_per_stage"]) fields[name].addEventListener("input", describeHead);
 
   // --- choosing the image ---------------------------------------------------------------------------------
   fileInput.addEventListener("change", () => choose(fileInput.files[0]));

@@ -19,6 +19,7 @@ from api.routers import (
     jobs,
     models,
     page,
+    paintings,
     samples,
     super_resolutions,
     vocabulary,
@@ -80,7 +81,7 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    routers = (models, samples, harmonizations, animations, super_resolutions, jobs, vocabulary)
+    routers = (models, samples, harmonizations, paintings, animations, super_resolutions, jobs, vocabulary)
     for module in routers:
         app.include_router(module.router)
     page.mount(app)

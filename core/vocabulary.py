@@ -75,6 +75,13 @@ SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude
 SRSource = Literal["training_image"]
 
+# --- paint-to-image (POST /v1/models/{id}/paintings; engine/paint.py) -------------------------------------
+# Interactive work: one generator pass from stage k up, like a sample (its lane is the interactive one).
+PAINT_MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation")  # models trained on the photo
+PAINT_DRAWS_MAX: Final = 8  # `n` of one request (the engine allows 16): independent noise above the stage
+PAINT_STAGE_DEFAULT: Final = 1  # the engine's: stage 0 has no coarser output for the painting to replace
+PAINT_PALETTE_SIZE: Final = 5  # SinGAN's k-means clusters for `quantize` (engine PALETTE_SIZE)
+
 # --- a job's stored files (models/{model_id}/jobs/{job_id}/{name}) ------------------------------------------
 NAIVE_FILE: Final = "naive.png"
 MASK_FILE: Final = "mask.png"
@@ -82,8 +89,19 @@ RESULT_FILE: Final = "result.png"
 CHECKPOINT_FILE: Final = "checkpoint.safetensors"
 ANIMATION_FILES: Final = {fmt: f"animation.{fmt}" for fmt in ANIMATION_FORMATS}
 SR_FILES: Final = tuple(f"super_resolution_{i}.png" for i in range(SR_VARIANTS_MAX))
+PAINTING_FILE: Final = "painting.png"  # a paint job's input, stored at submission
+PAINT_FILES: Final = tuple(f"paint_{i}.png" for i in range(PAINT_DRAWS_MAX))
 JOB_FILE_NAMES: Final = frozenset(
-    {NAIVE_FILE, MASK_FILE, RESULT_FILE, CHECKPOINT_FILE, *ANIMATION_FILES.values(), *SR_FILES}
+    {
+        NAIVE_FILE,
+        MASK_FILE,
+        RESULT_FILE,
+        CHECKPOINT_FILE,
+        *ANIMATION_FILES.values(),
+        *SR_FILES,
+        PAINTING_FILE,
+        *PAINT_FILES,
+    }
 )
 # what each downloadable file is served as
 MEDIA_TYPES: Final = {
@@ -91,4 +109,5 @@ MEDIA_TYPES: Final = {
     CHECKPOINT_FILE: "application/octet-stream",
     **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
     **dict.fromkeys(SR_FILES, "image/png"),
+    **dict.fromkeys(PAINT_FILES, "image/png"),
 }

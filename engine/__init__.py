@@ -7,6 +7,7 @@ samples = engine.sample(model, n=16, rng=engine.make_rng(1, "cuda"))  # [16, 3, 
 blob = engine.checkpoint.to_bytes(model)
 head = engine.train_sr_head(model, engine.SRConfig.preset("paper"), rng=engine.make_rng(2, "cuda"))
 big = engine.super_resolve(model, head, 4.0, rng=engine.make_rng(3, "cuda"))  # [1, 3, 4h, 4w]
+out = engine.paint_to_image(model, painting, stage=1, quantize=True, n=4)  # [4, 3, h, w]
 """
 
 from engine import checkpoint
@@ -17,6 +18,7 @@ from engine.harmonization import fine_tune, harmonize
 from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
+from engine.paint import PALETTE_SIZE, kmeans_palette, model_palette, paint_to_image, quantize_to_palette
 from engine.sampling import animate, reconstruct, sample
 from engine.sr import SR_PRESETS, SRConfig, SRHead, super_resolve, train_sr_head
 from engine.training import Progress, TrainingCanceled, train
@@ -24,6 +26,7 @@ from engine.training import Progress, TrainingCanceled, train
 __all__ = [
     "COMPOSITES",
     "MODES",
+    "PALETTE_SIZE",
     "PRESETS",
     "SR_PRESETS",
     "CapturedSampler",
@@ -41,8 +44,12 @@ __all__ = [
     "frames_to_gif",
     "grid",
     "harmonize",
+    "kmeans_palette",
     "load_image",
     "make_rng",
+    "model_palette",
+    "paint_to_image",
+    "quantize_to_palette",
     "reconstruct",
     "sample",
     "stage_sizes",

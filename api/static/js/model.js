@@ -1,6 +1,7 @@
 // One model: its training live (GET /v1/models/{id} every second, stage previews from the training job's
 // `stage_done` events), then its gallery, drawing more (sample jobs), animations, download and delete.
 
+import { PAINTING_MODES } from "./paint.js";
 import { ApiError, FINAL_STATES, displayURL, getJSON, poll, postJSON, query, remove } from "./api.js";
 import { bytes, clearError, clearErrors, duration, el, fromTemplate, ref, saveAs, shortId, showError, showProblemInForm, stateBadge, when } from "./ui.js";
 
@@ -49,6 +50,9 @@ export function renderModel(view, modelId, context) {
     const harmonize = ref(root, "harmonize-link");
     harmonize.hidden = !(trained && HARMONIZING_MODES.has(p.mode));
     harmonize.href = `#/models/${modelId}/harmonize`;
+    const paint = ref(root, "paint-link");
+    paint.hidden = !(trained && PAINTING_MODES.has(p.mode || "generation"));
+    paint.href = `#/models/${modelId}/paint`;
     ref(root, "download-checkpoint").hidden = !(trained && model.links.checkpoint);
   }
 

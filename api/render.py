@@ -30,13 +30,12 @@ from api.schemas import (
     SRHeadRead,
     VocabularyRead,
 )
-from core import service
+from core import fair_share, service
 from core import vocabulary as v
-from core.kind_rules import top_stage_size
+from core.kind_rules import model_max_sr_factor
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, Sample
 from core.results import job_file_key, job_file_names
 from core.settings import Settings
-from core.sr_limits import sr_max_factor
 from core.storage import Storage, stage_preview_key
 from core.training import Pyramid, resolve_training
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
@@ -61,19 +60,29 @@ def sr_head_read(model: Model, max_output_pixels: int) -> SRHeadRead | None:
     head = model.sr_head
     if not head:
         return None
-    height, width = top_stage_size(model)
     return SRHeadRead(
         sr_train=head["sr_train"],
         passes=head["passes"],
         noise_amp=head["noise_amp"],
         iterations=head["iterations"],
-        max_factor=sr_max_factor(height, width, max_output_pixels),
+        max_factor=model_max_sr_factor(model, max_output_pixels),
     )
 
 
+def model_queue_position(session: Session, model: Model) -> int | None:
+    """Its training's place in the queue (None unless queued): one COUNT, for queued models only."""
+    job = model.train_job
+    return fair_share.queue_position(session, job) if job is not None else None
+
+
 def model_read(
-    model: Model, storage: Storage, base_url: str, max_sr_output_pixels: int = v.SR_MAX_OUTPUT_PIXELS
+    model: Model,
+    storage: Storage,
+    base_url: str,
+    max_sr_output_pixels: int = v.SR_MAX_OUTPUT_PIXELS,
+    queue_position: int | None = None,
 ) -> ModelRead:
+    """`queue_position`: from `model_queue_position` (this function reads nothing)."""
     job = model.train_job
     base = f"/v1/models/{model.id}"
     links = {
@@ -98,6 +107,7 @@ def model_read(
         image=ImageInfo(width=model.image_width, height=model.image_height),
         input_url=input_url(model, storage, base_url),
         progress=progress_read(job.progress if job else None),
+        queue_position=queue_position,
         error=job.error if job else "training job missing",
         cancel_requested=bool(job and job.cancel_requested),
         train_job_id=job.id if job else None,
@@ -163,6 +173,7 @@ def job_read(session: Session, storage: Storage, job: Job, base_url: str) -> Job
         model_id=job.model_id,
         params=job.params,
         progress=progress_read(job.progress),
+        queue_position=fair_share.queue_position(session, job),
         error=job.error,
         attempts=job.attempts,
         cancel_requested=job.cancel_requested,

@@ -327,6 +327,13 @@ class ModelRead(BaseModel):
         description="the uploaded image (PNG): presigned (S3, expires) or this API's `/input` route"
     )
     progress: ProgressRead | None
+    queue_position: int | None = Field(
+        None,
+        description='queued only: how many queued jobs of its lane start before this one (0: next; 2: "2 jobs '
+        "ahead of yours\"), in the lane's fair-share order (docs/events.md); it can grow when another owner "
+        "with fewer unfinished jobs queues one; null unless queued",
+        examples=[2],
+    )
     error: str | None
     cancel_requested: bool
     train_job_id: str | None
@@ -394,6 +401,13 @@ class JobRead(BaseModel):
     model_id: str
     params: dict[str, Any]
     progress: ProgressRead | None
+    queue_position: int | None = Field(
+        None,
+        description='queued only: how many queued jobs of its lane start before this one (0: next; 2: "2 jobs '
+        "ahead of yours\"), in the lane's fair-share order (docs/events.md); it can grow when another owner "
+        "with fewer unfinished jobs queues one; null unless queued",
+        examples=[2],
+    )
     error: str | None
     attempts: int
     cancel_requested: bool
@@ -524,7 +538,7 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [examples.PROBLEM]})
 
-    type: str = Field(description="https://consingan.dev/problems/<slug>; the README lists every slug")
+    type: str = Field(description="https://consingan.dev/problems/<slug>; docs/api.md lists every slug")
     title: str
     status: int
     detail: str

@@ -6,7 +6,7 @@ is Debian's chromium (`apt-get install chromium`; Playwright's own browser downl
 our machines), driven by Playwright through `executable_path`. Without chromium or Playwright the tests are
 skipped with the reason; with CI=true they fail.
 
-Screenshots go to `$CONSINGAN_SCREENSHOTS` when it is set (`docs/screenshots` regenerates the README's), else
+Screenshots go to `$CONSINGAN_SCREENSHOTS` when it is set (`docs/screenshots` regenerates the docs site's), else
 to a temp folder.
 """
 

@@ -182,7 +182,7 @@ class PaintingCreate(BaseModel):
     )
     stage: int = Field(
         v.PAINT_STAGE_DEFAULT,
-        ge=1,
+        ge=v.PAINT_STAGE_MIN,
         le=v.MAX_STAGE_INDEX,
         description="injection stage, 1 .. the model's last: low stages redraw more of the painting with the "
         "photo's textures, high stages keep more of its flat colours",

@@ -283,7 +283,7 @@ class PaintRules:
             )
         stage = int(params.get("stage", vocabulary.PAINT_STAGE_DEFAULT))
         stages = model_stages(trained)
-        if stage < 1 or (stages is not None and stage >= stages):
+        if stage < vocabulary.PAINT_STAGE_MIN or (stages is not None and stage >= stages):
             top = f"{stages - 1}: the model has {stages} stages" if stages is not None else "the last stage"
             raise invalid(
                 "stage",

@@ -19,6 +19,11 @@ from engine.spec import (
     MAX_OUTPUT_PIXELS,
     MAX_OUTPUT_SIDE,
     MODES,
+    PAINT_MAX_DRAWS,
+    PAINT_MODES,
+    PAINT_STAGE_DEFAULT,
+    PAINT_STAGE_MIN,
+    PALETTE_SIZE,
     PRESETS,
     REQUEST_FIELDS,
     SR_FACTOR_DEFAULT,
@@ -79,10 +84,9 @@ SRSource = Literal["training_image"]
 
 # --- paint-to-image (POST /v1/models/{id}/paintings; engine/paint.py) -------------------------------------
 # Interactive work: one generator pass from stage k up, like a sample (its lane is the interactive one).
-PAINT_MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation")  # models trained on the photo
-PAINT_DRAWS_MAX: Final = 8  # `n` of one request (the engine allows 16): independent noise above the stage
-PAINT_STAGE_DEFAULT: Final = 1  # the engine's: stage 0 has no coarser output for the painting to replace
-PAINT_PALETTE_SIZE: Final = 5  # SinGAN's k-means clusters for `quantize` (engine PALETTE_SIZE)
+# The models that can paint (PAINT_MODES), the stages (PAINT_STAGE_MIN ..) and the palette are the engine's.
+PAINT_DRAWS_MAX: Final = min(8, PAINT_MAX_DRAWS)  # `n` of one request: independent noise draws
+PAINT_PALETTE_SIZE: Final = PALETTE_SIZE  # k-means colours of `quantize`
 
 # --- a job's stored files (models/{model_id}/jobs/{job_id}/{name}) ------------------------------------------
 NAIVE_FILE: Final = "naive.png"

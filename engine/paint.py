@@ -15,7 +15,7 @@ lost the painting: on a 4-stage test model the result's coarse layout correlated
 painting, against 0.89..0.95 through body 0 (tests/engine/test_paint.py's model). Body k was trained on
 the upsampled features of body k-1, never on the head's output.
 
-The painting goes in with noise: painting + `noise` x N(0, 1) per pixel (PAINT_NOISE = 0.5 by default). SinGAN
+The painting goes in with noise: painting + `noise` x N(0, 1) per pixel (PAINT_NOISE, 0.5, by default). SinGAN
 does the same at its injection stage (painting + noise_amp[n] x z). Here the entry reads stage 0's input,
 whose two training regimes are the stage-0 photo itself (reconstruction, no noise) and pure noise (samples,
 amplitude 1); halfway between, the model draws its own texture into the painting's layout. Measured on a
@@ -39,12 +39,18 @@ import torch
 from engine.harmonization import inject, resize_image
 from engine.model import TrainedModel
 from engine.noise import draw, draw_inputs, make_rng
+from engine.spec.paint import (
+    PAINT_MAX_DRAWS,
+    PAINT_MODES,
+    PAINT_NOISE,
+    PAINT_NOISE_RANGE,
+    PAINT_STAGE_DEFAULT,
+    PAINT_STAGE_MIN,
+    PALETTE_SIZE,
+)
 
-PALETTE_SIZE = 5  # SinGAN's k-means cluster count for quantization
 KMEANS_ITERATIONS = 30
 KMEANS_SEED = 0  # the original's fixed random_state: the same photo always gets the same palette
-MAX_DRAWS = 16
-PAINT_NOISE = 0.5  # std of the noise added to the painting where it enters (docstring)
 
 
 def kmeans_palette(image: torch.Tensor, k: int = PALETTE_SIZE) -> torch.Tensor:
@@ -104,7 +110,7 @@ def paint_to_image(
     model: TrainedModel,
     painting: torch.Tensor,
     *,
-    stage: int = 1,
+    stage: int = PAINT_STAGE_DEFAULT,
     quantize: bool = False,
     n: int = 1,
     rng: torch.Generator | None = None,
@@ -120,19 +126,20 @@ def paint_to_image(
         raise ValueError(f"painting must be [1, 3, H, W], got {list(painting.shape)}")
     if model.stages_done < 2:
         raise ValueError("paint-to-image needs a model with at least 2 trained stages")
-    if not 1 <= stage < model.stages_done:
+    if not PAINT_STAGE_MIN <= stage < model.stages_done:
         raise ValueError(
             f"stage must be between 1 and {model.stages_done - 1}: the painting replaces the coarser "
             f"stages' output, so stage 0 has nothing to replace; got {stage}"
         )
-    if not 1 <= n <= MAX_DRAWS:
-        raise ValueError(f"n must be between 1 and {MAX_DRAWS}, got {n}")
-    if not 0 <= noise <= 2:
-        raise ValueError(f"noise must be between 0 and 2, got {noise}")
-    if model.config.mode in ("harmonization", "editing"):
+    if not 1 <= n <= PAINT_MAX_DRAWS:
+        raise ValueError(f"n must be between 1 and {PAINT_MAX_DRAWS}, got {n}")
+    if not PAINT_NOISE_RANGE[0] <= noise <= PAINT_NOISE_RANGE[1]:
         raise ValueError(
-            f"a {model.config.mode} model cannot paint: train a generation, retarget or animation model on "
-            "the photo"
+            f"noise must be between {PAINT_NOISE_RANGE[0]} and {PAINT_NOISE_RANGE[1]}, got {noise}"
+        )
+    if model.config.mode not in PAINT_MODES:
+        raise ValueError(
+            f"a {model.config.mode} model cannot paint: train a {', '.join(PAINT_MODES)} model on the photo"
         )
     device = model.device
     painting = painting.to(device)

@@ -14,12 +14,12 @@ from PIL import Image
 from sqlalchemy import select
 
 import engine
+import engine.spec
 from api.schemas import PaintingCreate
 from core import jobs, vocabulary
 from core.keys import create_key, get_or_create_owner
 from core.models import Job, JobEvent, JobKind, JobState, Model
 from core.results import job_file_key
-from engine import paint as engine_paint
 from tests.service_fixtures import Caller, RecordingQueue, object_keys, scene_image, submit_job
 from tests.worker.test_worker_vocabulary import bounds
 from worker.kinds import RUNNERS
@@ -140,12 +140,11 @@ def test_a_missing_painting_fails_the_job(model: Model, db: Any, storage: Any, s
     assert "missing from storage" in (job_of(db, job_id).error or "")
 
 
-def test_paint_words_are_the_engines() -> None:
+def test_the_request_bounds_are_the_engines() -> None:
+    """The words themselves are imported from engine.spec; the schema's bounds and the file names follow."""
     assert JobKind.PAINT in RUNNERS
-    assert vocabulary.PAINT_PALETTE_SIZE == engine.PALETTE_SIZE
-    assert vocabulary.PAINT_DRAWS_MAX <= engine_paint.MAX_DRAWS
+    assert vocabulary.PAINT_DRAWS_MAX <= engine.spec.PAINT_MAX_DRAWS
     assert len(vocabulary.PAINT_FILES) == vocabulary.PAINT_DRAWS_MAX
-    assert set(vocabulary.PAINT_MODES) == set(engine.MODES) - {"harmonization", "editing"}
-    assert vocabulary.PAINT_STAGE_DEFAULT == 1
+    assert set(engine.spec.PAINT_MODES) == set(engine.MODES) - {"harmonization", "editing"}
     assert bounds(PaintingCreate, "n") == (1, vocabulary.PAINT_DRAWS_MAX)
-    assert bounds(PaintingCreate, "stage") == (1, vocabulary.MAX_STAGE_INDEX)
+    assert bounds(PaintingCreate, "stage") == (engine.spec.PAINT_STAGE_MIN, vocabulary.MAX_STAGE_INDEX)

@@ -21,6 +21,7 @@ from api.routers import (
     jobs,
     models,
     page,
+    paintings,
     samples,
     super_resolutions,
     vocabulary,
@@ -92,7 +93,7 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    routers = (models, samples, harmonizations, animations, super_resolutions, jobs, vocabulary, estimates)
+    routers = (models, samples, harmonizations, paintings, animations, super_resolutions, jobs, vocabulary, estimates)
     for module in routers:
         app.include_router(module.router)
     page.mount(app)

@@ -210,3 +210,13 @@ ESTIMATE: dict[str, Any] = {
     "sr_head": {"iterations": 600, "seconds": 75.0},
     "total_s": 334.9,
 }
+PAINTING_PARAMS: dict[str, Any] = {"stage": 1, "quantize": True, "n": 2, "seed": 13}
+PAINTING_CREATE: dict[str, Any] = {"painting": FILE, **PAINTING_PARAMS}
+PAINT_JOB_ID = "job_0193a1b2c3d4e5f60718293a4b64"
+_PAINTED = [_file(PAINT_JOB_ID, f"paint_{i}.png", "image/png") for i in range(2)]
+PAINT_JOB = _job(
+    PAINT_JOB_ID,
+    "paint",
+    PAINTING_PARAMS,
+    result={"url": _PAINTED[0]["url"], "files": _PAINTED, "width": 64, "height": 48, "stage": 1},
+)

@@ -173,6 +173,34 @@ class HarmonizationCreate(BaseModel):
         return self.model_dump(exclude={"naive", "mask"})
 
 
+class PaintingCreate(BaseModel):
+    """The multipart form of `POST /v1/models/{id}/paintings`: the `painting` file and the fields below."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PAINTING_CREATE]})
+
+    painting: FilePart = Field(
+        description="a rough painting or clip-art of the scene, in the training image's aspect ratio and "
+        "roughly its colours (any size: it is resized to the model's stages)"
+    )
+    stage: int = Field(
+        v.PAINT_STAGE_DEFAULT,
+        ge=v.PAINT_STAGE_MIN,
+        le=v.MAX_STAGE_INDEX,
+        description="injection stage, 1 .. the model's last: low stages redraw more of the painting with the "
+        "photo's textures, high stages keep more of its flat colours",
+    )
+    quantize: bool = Field(
+        False,
+        description=f"first snap the painting's colours to the training image's {v.PAINT_PALETTE_SIZE} "
+        "k-means colours (SinGAN's quantization)",
+    )
+    n: int = Field(1, ge=1, le=v.PAINT_DRAWS_MAX, description="how many images (independent noise draws)")
+    seed: int | None = Seed
+
+    def job_params(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"painting"})
+
+
 class AnimationCreate(BaseModel):
     """`POST /v1/models/{id}/animations`: a random walk around the training image (the paper's §4 defaults)."""
 
@@ -404,6 +432,7 @@ class JobResultRead(BaseModel):
         description="the same input enlarged by plain bicubic interpolation to the same size, to compare "
         "against (super-resolution; `bicubic.png`, not among `files`)",
     )
+    stage: int | None = Field(None, description="the stage the painting entered at (paint-to-image)")
 
 
 class JobRead(BaseModel):

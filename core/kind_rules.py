@@ -294,6 +294,37 @@ class SuperResolveRules:
         return sample.height, sample.width
 
 
+class PaintRules:
+    """Paint-to-image: the painting enters at a stage 1 .. last of a model trained on the photo."""
+
+    uploads: Mapping[str, str] = {"painting": vocabulary.PAINTING_FILE}
+
+    def complete(
+        self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
+    ) -> Params:
+        trained = require_trained(model, "paintings can be rendered")
+        mode = (trained.train_config or {}).get("mode") or trained.params.get("mode", "generation")
+        if mode not in vocabulary.PAINT_MODES:
+            raise invalid(
+                "model",
+                f"a {mode} model cannot turn a painting into an image: paint-to-image needs a model trained "
+                f"on the photo in one of the modes {', '.join(vocabulary.PAINT_MODES)} (a {mode} model's "
+                "generator learned to restyle a pasted object, not to add texture to a layout)",
+                f"a {mode} model cannot paint",
+            )
+        stage = int(params.get("stage", vocabulary.PAINT_STAGE_DEFAULT))
+        stages = model_stages(trained)
+        if stage < vocabulary.PAINT_STAGE_MIN or (stages is not None and stage >= stages):
+            top = f"{stages - 1}: the model has {stages} stages" if stages is not None else "the last stage"
+            raise invalid(
+                "stage",
+                f"stage must be between 1 and {top}; the painting replaces what the stages below it draw, so "
+                "stage 0 has nothing to replace",
+                "must be >= 1 and below the model's stage count",
+            )
+        return params
+
+
 RULES: dict[JobKind, KindRules] = {
     JobKind.TRAIN: TrainRules(),
     JobKind.SAMPLE: SampleRules(),
@@ -301,4 +332,5 @@ RULES: dict[JobKind, KindRules] = {
     JobKind.ANIMATE: AnimateRules(),
     JobKind.TRAIN_SR_HEAD: TrainSRHeadRules(),
     JobKind.SUPER_RESOLVE: SuperResolveRules(),
+    JobKind.PAINT: PaintRules(),
 }

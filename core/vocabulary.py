@@ -20,6 +20,11 @@ from engine.spec import (
     MAX_OUTPUT_PIXELS,
     MAX_OUTPUT_SIDE,
     MODES,
+    PAINT_MAX_DRAWS,
+    PAINT_MODES,
+    PAINT_STAGE_DEFAULT,
+    PAINT_STAGE_MIN,
+    PALETTE_SIZE,
     PRESETS,
     REQUEST_FIELDS,
     SR_FACTOR_DEFAULT,
@@ -80,6 +85,12 @@ SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude
 SRSource = Literal["training_image"]
 
+# --- paint-to-image (POST /v1/models/{id}/paintings; engine/paint.py) -------------------------------------
+# Interactive work: one generator pass from stage k up, like a sample (its lane is the interactive one).
+# The models that can paint (PAINT_MODES), the stages (PAINT_STAGE_MIN ..) and the palette are the engine's.
+PAINT_DRAWS_MAX: Final = min(8, PAINT_MAX_DRAWS)  # `n` of one request: independent noise draws
+PAINT_PALETTE_SIZE: Final = PALETTE_SIZE  # k-means colours of `quantize`
+
 # --- a job's stored files (models/{model_id}/jobs/{job_id}/{name}) ------------------------------------------
 NAIVE_FILE: Final = "naive.png"
 MASK_FILE: Final = "mask.png"
@@ -88,6 +99,8 @@ CHECKPOINT_FILE: Final = "checkpoint.safetensors"
 ANIMATION_FILES: Final = {fmt: f"animation.{fmt}" for fmt in ANIMATION_FORMATS}
 SR_FILES: Final = tuple(f"super_resolution_{i}.png" for i in range(SR_VARIANTS_MAX))
 SR_COMPARISON_FILE: Final = "bicubic.png"  # an enlargement's input by plain bicubic, the same size
+PAINTING_FILE: Final = "painting.png"  # a paint job's input, stored at submission
+PAINT_FILES: Final = tuple(f"paint_{i}.png" for i in range(PAINT_DRAWS_MAX))
 JOB_FILE_NAMES: Final = frozenset(
     {
         NAIVE_FILE,
@@ -97,6 +110,8 @@ JOB_FILE_NAMES: Final = frozenset(
         *ANIMATION_FILES.values(),
         *SR_FILES,
         SR_COMPARISON_FILE,
+        PAINTING_FILE,
+        *PAINT_FILES,
     }
 )
 # what each downloadable file is served as
@@ -106,6 +121,7 @@ MEDIA_TYPES: Final = {
     **{name: ANIMATION_MEDIA_TYPES[fmt] for fmt, name in ANIMATION_FILES.items()},
     **dict.fromkeys(SR_FILES, "image/png"),
     SR_COMPARISON_FILE: "image/png",
+    **dict.fromkeys(PAINT_FILES, "image/png"),
 }
 
 # --- lanes: which Celery queue (and which worker) runs a job ----------------------------------------------
@@ -120,6 +136,7 @@ KIND_LANES: Final[dict[str, Lane]] = {
     "sample": "interactive",
     "super_resolve": "interactive",
     "animate": "interactive",
+    "paint": "interactive",
     # "harmonize": its `fine_tune` field decides (below)
 }
 PARAM_DEPENDENT_LANE_KINDS: Final = frozenset({"harmonize"})

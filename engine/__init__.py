@@ -7,6 +7,7 @@ samples = engine.sample(model, n=16, rng=engine.make_rng(1, "cuda"))  # [16, 3, 
 blob = engine.checkpoint.to_bytes(model)
 head = engine.train_sr_head(model, engine.SRConfig.preset("paper"), rng=engine.make_rng(2, "cuda"))
 big = engine.super_resolve(model, head, 4.0, rng=engine.make_rng(3, "cuda"))  # [1, 3, 4h, 4w]
+out = engine.paint_to_image(model, painting, stage=1, quantize=True, n=4)  # [4, 3, h, w]
 
 The torch-free request rules (modes, presets, `TrainConfig`, stage sizes, SR limits) live in `engine.spec`.
 Everything below is imported on first use, not with the package, so `import engine.spec` (what the
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
     from engine.model import TrainedModel
     from engine.noise import make_rng
+    from engine.paint import PALETTE_SIZE, kmeans_palette, model_palette, paint_to_image, quantize_to_palette
     from engine.sampling import animate, reconstruct, sample
     from engine.spec.config import COMPOSITES, MODES, PRESETS, TrainConfig
     from engine.spec.geometry import stage_sizes
@@ -49,6 +51,11 @@ _HOME = {
     "to_png_bytes": "engine.image",
     "TrainedModel": "engine.model",
     "make_rng": "engine.noise",
+    "PALETTE_SIZE": "engine.paint",
+    "kmeans_palette": "engine.paint",
+    "model_palette": "engine.paint",
+    "paint_to_image": "engine.paint",
+    "quantize_to_palette": "engine.paint",
     "animate": "engine.sampling",
     "reconstruct": "engine.sampling",
     "sample": "engine.sampling",
@@ -66,6 +73,7 @@ _SUBMODULES = ("checkpoint",)
 __all__ = [
     "COMPOSITES",
     "MODES",
+    "PALETTE_SIZE",
     "PRESETS",
     "SR_PRESETS",
     "CapturedSampler",
@@ -83,8 +91,12 @@ __all__ = [
     "frames_to_gif",
     "grid",
     "harmonize",
+    "kmeans_palette",
     "load_image",
     "make_rng",
+    "model_palette",
+    "paint_to_image",
+    "quantize_to_palette",
     "reconstruct",
     "sample",
     "stage_sizes",

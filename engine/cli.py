@@ -1,4 +1,4 @@
-"""`python -m engine train|sample|animate|harmonize|train-sr|super-resolve`: the engine without the service.
+"""`python -m engine train|sample|animate|harmonize|paint|train-sr|super-resolve`: the engine without the service.
 
 A model directory holds `model.safetensors` (the checkpoint), `stages/{k}.safetensors` (snapshots a
 crashed run resumes from with --resume), `real.png` and `reconstruction.png`; `train-sr` (or `train --sr`)
@@ -22,6 +22,7 @@ from engine.harmonization import COMPOSITES, DEFAULT_COMPOSITE, fine_tune, harmo
 from engine.image import frames_to_gif, grid, load_image, to_pil, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
+from engine.paint import paint_to_image
 from engine.sampling import animate, reconstruct, sample
 from engine.spec.config import MODES, PRESETS, TrainConfig
 from engine.spec.srmath import SR_FACTOR_DEFAULT, sr_schedule
@@ -234,6 +235,30 @@ def command_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_paint(args: argparse.Namespace) -> int:
+    model = _load_model(args.model_dir, args.device)
+    painting = load_image(Path(args.painting).read_bytes())
+    images = paint_to_image(
+        model,
+        painting,
+        stage=args.stage,
+        quantize=args.quantize,
+        n=args.n,
+        rng=make_rng(args.seed, model.device),
+    )
+    out = Path(args.out or Path(args.model_dir) / "painted.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out] if args.n == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(args.n)]
+    for path, image in zip(paths, images, strict=True):
+        path.write_bytes(to_png_bytes(image))
+    print(
+        f"painted at stage {args.stage}{' (quantized)' if args.quantize else ''}: "
+        f"{images.shape[3]}x{images.shape[2]}; wrote {', '.join(str(p) for p in paths)}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def command_train_sr(args: argparse.Namespace) -> int:
     model = _load_model(args.model_dir, args.device)
     _train_and_store_head(model, Path(args.model_dir), args.factor, args.preset, args.iters, args.seed)
@@ -359,6 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     harmonizer.add_argument("--seed", type=int, default=0)
     harmonizer.set_defaults(run=command_harmonize)
+
+    painter = commands.add_parser("paint", help="turn a rough painting of the scene into an image (SinGAN)")
+    painter.add_argument("model_dir")
+    painter.add_argument("--painting", required=True, help="PNG/JPEG/WebP, the training image's aspect ratio")
+    painter.add_argument("--stage", type=int, default=1, help="injection stage, 1 .. last (default 1)")
+    painter.add_argument(
+        "--quantize", action="store_true", help="first snap its colours to the training image's palette"
+    )
+    painter.add_argument("-n", "--n", type=int, default=1, help="independent draws")
+    painter.add_argument("--seed", type=int, default=0)
+    painter.add_argument("--out", help="PNG to write (default MODEL_DIR/painted.png; -n > 1: OUT_0.png, ...)")
+    painter.set_defaults(run=command_paint)
     return parser
 
 

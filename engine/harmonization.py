@@ -100,20 +100,42 @@ def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def inject(
+    model: TrainedModel,
+    image: torch.Tensor,
+    stage: int,
+    above: list[torch.Tensor] | None = None,
+    *,
+    entry_body: int | None = None,
+) -> torch.Tensor:
+    """One generator pass from an image at `stage`: image [B, 3, H_k, W_k] (stage k's size) enters the head,
+    then body `entry_body` (default: k's own), in place of the stages below; stages k+1.. take `above[j]`
+    ([B, C, H_j', W_j'] per stage j > k, indexed by absolute stage; entries <= k are ignored) or, when None,
+    z_rec (the reconstruction's fixed inputs). -> [B, 3, H, W] at the model's top size.
+    Harmonization (its own body) and paint-to-image (body 0) both enter the model here."""
+    shapes = model.stage_shapes[: model.stages_done]
+    if not 0 <= stage < model.stages_done:
+        raise ValueError(f"stage must be between 0 and {model.stages_done - 1}, got {stage}")
+    if tuple(image.shape[-2:]) != shapes[stage]:
+        raise ValueError(
+            f"the injected image must be stage {stage}'s size {shapes[stage]}, got {image.shape}"
+        )
+    batch = image.shape[0]
+    inputs = list(above) if above is not None else [z.expand(batch, *z.shape[1:]) for z in model.fixed_noise]
+    inputs[stage] = image
+    model.generator.eval()
+    return model.generator(inputs, shapes, model.noise_amp, first=stage, entry_body=entry_body)
+
+
 def render(
     model: TrainedModel, naive: torch.Tensor, stage: int = 0, rng: torch.Generator | None = None
 ) -> torch.Tensor:
     """The model's rendition of the naive image (already at the model's size): [1, 3, H, W]."""
-    cfg = model.config
-    shapes = model.stage_shapes[: model.stages_done]
-    head_input = resize_image(naive, shapes[stage])
-    if cfg.mode == "editing":
+    head_input = resize_image(naive, model.stage_shapes[stage])
+    if model.config.mode == "editing":
         jitter = draw(tuple(head_input.shape), rng or make_rng(0, model.device))
         head_input = head_input + 0.1 * jitter.to(head_input.device)
-    inputs = list(model.fixed_noise)
-    inputs[stage] = head_input
-    model.generator.eval()
-    return model.generator(inputs, shapes, model.noise_amp, first=stage)
+    return inject(model, head_input, stage)
 
 
 def keep_naive_detail(naive: torch.Tensor, naive_small: torch.Tensor, rendered: torch.Tensor) -> torch.Tensor:

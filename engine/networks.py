@@ -100,15 +100,18 @@ class Generator(nn.Module):
         shapes: list[tuple[int, int]],
         amplitudes: list[float],
         first: int = 0,
+        entry_body: int | None = None,
     ) -> torch.Tensor:
         """noise[k]: stage k's input ([B, 3, H0, W0] at k = first, [B, C, H_k(+2L), W_k(+2L)] above);
         -> [B, 3, H_last, W_last] in [-1, 1]. `first` > 0 starts at that stage's body with the head's
-        output (harmonization's later injection); lists are indexed by absolute stage."""
+        output (harmonization's later injection); lists are indexed by absolute stage. `entry_body`: the
+        body the head's output goes through at `first` (default: `first`'s own); 0 reads an image the way
+        stage 0 learned to (paint-to-image: a painting at stage k-1's size stands in for stages < k)."""
         pad_block = self.num_layers - 1 if self.feature_noise else self.num_layers
         x = self.head(F.pad(noise[first], (1, 1, 1, 1)))
         if self.feature_noise:
             x = upsample(x, (x.shape[2] + 2, x.shape[3] + 2))
-        x = self.body[first](F.pad(x, (pad_block,) * 4))
+        x = self.body[first if entry_body is None else entry_body](F.pad(x, (pad_block,) * 4))
         margin = 2 * self.num_layers
         for k in range(first + 1, len(self.body)):
             base = upsample(x, shapes[k])

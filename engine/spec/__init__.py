@@ -6,7 +6,8 @@ them from:
 - `config`: the words (modes, presets, composites), the bounds of a training config, `TrainConfig` with the
   paper's defaults and the mode and preset overrides, and `request_config` (a request's fields -> config);
 - `geometry`: the pyramid's stage sizes and `check_image_size` ("will this image train?");
-- `srmath`: SinGAN's super-resolution schedule, output sizes and request limits.
+- `srmath`: SinGAN's super-resolution schedule, output sizes and request limits;
+- `paint`: which models can paint, the stages, draws and palette size of paint-to-image.
 
 The service's core imports these (and nothing else of the engine), so the API refuses exactly what a worker
 would fail on, without loading torch. `import engine.spec` stays light because `engine/__init__.py` imports
@@ -30,6 +31,15 @@ from engine.spec.config import (
     request_config,
 )
 from engine.spec.geometry import check_image_size, stage_sizes
+from engine.spec.paint import (
+    PAINT_MAX_DRAWS,
+    PAINT_MODES,
+    PAINT_NOISE,
+    PAINT_NOISE_RANGE,
+    PAINT_STAGE_DEFAULT,
+    PAINT_STAGE_MIN,
+    PALETTE_SIZE,
+)
 from engine.spec.srmath import (
     MAX_OUTPUT_PIXELS,
     MAX_OUTPUT_SIDE,
@@ -51,6 +61,13 @@ __all__ = [
     "MAX_OUTPUT_PIXELS",
     "MAX_OUTPUT_SIDE",
     "MODES",
+    "PAINT_MAX_DRAWS",
+    "PAINT_MODES",
+    "PAINT_NOISE",
+    "PAINT_NOISE_RANGE",
+    "PAINT_STAGE_DEFAULT",
+    "PAINT_STAGE_MIN",
+    "PALETTE_SIZE",
     "PRESETS",
     "REQUEST_FIELDS",
     "SR_FACTOR_DEFAULT",

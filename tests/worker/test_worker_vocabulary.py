@@ -81,7 +81,11 @@ def test_service_limits_sit_inside_the_engines() -> None:
 
 
 def test_every_output_file_has_a_media_type() -> None:
-    outputs = vocabulary.JOB_FILE_NAMES - {vocabulary.NAIVE_FILE, vocabulary.MASK_FILE}
+    outputs = vocabulary.JOB_FILE_NAMES - {
+        vocabulary.NAIVE_FILE,
+        vocabulary.MASK_FILE,
+        vocabulary.PAINTING_FILE,
+    }
     assert outputs == set(vocabulary.MEDIA_TYPES)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.models import Job, JobKind, JobState, Model
-from worker.kinds import animate, harmonize, sample, super_resolve, train, train_sr_head
+from worker.kinds import animate, harmonize, paint, sample, super_resolve, train, train_sr_head
 from worker.runtime import WorkerContext
 
 
@@ -24,4 +24,5 @@ RUNNERS: dict[JobKind, Runner] = {
     JobKind.ANIMATE: animate.run,
     JobKind.TRAIN_SR_HEAD: train_sr_head.run,
     JobKind.SUPER_RESOLVE: super_resolve.run,
+    JobKind.PAINT: paint.run,
 }

@@ -3,6 +3,7 @@
 
 import { ApiError, apiKey, displayURL, forgetApiKey, getJSON, query, setApiKey } from "./api.js";
 import { renderHarmonize } from "./harmonize.js";
+import { renderPaint } from "./paint.js";
 import { renderModel } from "./model.js";
 import { renderNew } from "./train.js";
 import { clearError, el, shortId, showError, stateBadge, when } from "./ui.js";
@@ -186,9 +187,11 @@ function route() {
   refreshModels(); // also marks the current one
   const hash = location.hash || "#/new";
   const harmonize = hash.match(/^#\/models\/([a-z]{2,4}_[0-9a-f]+)\/harmonize$/);
+  const paint = hash.match(/^#\/models\/([a-z]{2,4}_[0-9a-f]+)\/paint$/);
   const model = hash.match(/^#\/models\/([a-z]{2,4}_[0-9a-f]+)$/);
   let shown;
   if (harmonize) shown = renderHarmonize(view, harmonize[1], context);
+  else if (paint) shown = renderPaint(view, paint[1], context);
   else if (model) shown = renderModel(view, model[1], context);
   else shown = renderNew(view, context);
   session.leaveView = shown.leave;

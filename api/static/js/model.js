@@ -2,6 +2,7 @@
 // as they change, a stage preview at each `stage_done`; GET /v1/models/{id} every second where streaming
 // fails), then its gallery, drawing more (sample jobs), animations, download and delete.
 
+import { PAINTING_MODES } from "./paint.js";
 import { ApiError, FINAL_STATES, displayURL, followEvents, getJSON, poll, postJSON, query, remove } from "./api.js";
 import { bytes, clearError, clearErrors, duration, el, fromTemplate, ref, saveAs, shortId, showError, showProblemInForm, stateBadge, when } from "./ui.js";
 
@@ -53,6 +54,9 @@ export function renderModel(view, modelId, context) {
     const harmonize = ref(root, "harmonize-link");
     harmonize.hidden = !(trained && HARMONIZING_MODES.has(p.mode));
     harmonize.href = `#/models/${modelId}/harmonize`;
+    const paint = ref(root, "paint-link");
+    paint.hidden = !(trained && PAINTING_MODES.has(p.mode || "generation"));
+    paint.href = `#/models/${modelId}/paint`;
     ref(root, "download-checkpoint").hidden = !(trained && model.links.checkpoint);
   }
 

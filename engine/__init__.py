@@ -14,7 +14,7 @@ from engine.config import COMPOSITES, MODES, PRESETS, TrainConfig
 from engine.fast import CapturedSampler, FastOptions
 from engine.geometry import stage_sizes
 from engine.harmonization import fine_tune, harmonize
-from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
+from engine.image import animation_size, frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
 from engine.sampling import animate, reconstruct, sample
@@ -35,6 +35,7 @@ __all__ = [
     "TrainedModel",
     "TrainingCanceled",
     "animate",
+    "animation_size",
     "checkpoint",
     "fine_tune",
     "frames_to_animation",

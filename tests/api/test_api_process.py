@@ -18,7 +18,7 @@ from api.app import create_app
 client = TestClient(create_app())
 assert client.get("/healthz").status_code == 200
 assert client.get("/openapi.json").status_code == 200
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "engine", "worker", "torchvision"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "engine", "worker", "torchvision", "av"))
 print("HEAVY=" + ",".join(heavy))
 """
 

@@ -238,15 +238,6 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     page.locator("#train-image-error").wait_for(state="visible")
     page.screenshot(path=shots / "upload-error.png")
 
-    # --- the harmonization model trains after the photo's (one worker): queue it now through the API ---
-    harmonization = service.api(
-        "POST",
-        "/v1/models",
-        data={"preset": "quick", "mode": "harmonization", "seed": str(args.seed)},
-        files={"image": (args.painting.name, args.painting.read_bytes(), "image/jpeg")},
-    )
-    assert harmonization.status_code == 202, harmonization.text
-
     # --- upload the photo, quick preset, a x4 super-resolution head; watch it train ---
     page.goto(f"{service.base_url}/#/new")
     page.set_input_files(
@@ -261,6 +252,15 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     page.wait_for_url("**/#/models/mdl_*")
     model_id = page.url.rsplit("/", 1)[1]
     log(f"training {model_id} on {args.photo.name}")
+    # --- the harmonization model trains after the photo's (one worker): queued now through the API ---
+    harmonization = service.api(
+        "POST",
+        "/v1/models",
+        data={"preset": "quick", "mode": "harmonization", "seed": str(args.seed)},
+        files={"image": (args.painting.name, args.painting.read_bytes(), "image/jpeg")},
+    )
+    assert harmonization.status_code == 202, harmonization.text
+
     shot_taken = False
     started = time.monotonic()
     while page.locator("[data-ref=state] .badge").inner_text() != "succeeded":

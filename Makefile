@@ -1,6 +1,6 @@
 # Two commands for a fresh machine:
 #   make run    the embedded service (SQLite + local folder + a local worker), on http://127.0.0.1:8000
-#   make test   lint, types, import rules and the whole test suite (needs Postgres and Redis on localhost)
+#   make test   lint, types, import rules, the docs site and the whole test suite (needs Postgres and Redis on localhost)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 TS     := tests/contract/ts
 
-.PHONY: run test lint install install-ts clean
+.PHONY: run test lint docs install install-ts clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint install-ts
+# The docs site (mkdocs.yml): --strict turns a broken link or anchor, or a page missing from the nav, into a failure.
+# NO_MKDOCS_2_WARNING silences mkdocs-material's banner about MkDocs 2.0 (a notice, not a build warning).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: lint docs install-ts
 	$(VENV)/bin/pytest -q -ra
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(TS)/node_modules $(TS)/generated
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache $(TS)/node_modules $(TS)/generated

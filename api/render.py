@@ -32,11 +32,10 @@ from api.schemas import (
 )
 from core import service
 from core import vocabulary as v
-from core.kind_rules import top_stage_size
+from core.kind_rules import model_max_sr_factor
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, Sample
 from core.results import job_file_key, job_file_names
 from core.settings import Settings
-from core.sr_limits import sr_max_factor
 from core.storage import Storage, stage_preview_key
 from core.training import Pyramid, resolve_training
 from core.vocabulary import CHECKPOINT_FILE, MEDIA_TYPES, RESULT_FILE
@@ -61,13 +60,12 @@ def sr_head_read(model: Model, max_output_pixels: int) -> SRHeadRead | None:
     head = model.sr_head
     if not head:
         return None
-    height, width = top_stage_size(model)
     return SRHeadRead(
         sr_train=head["sr_train"],
         passes=head["passes"],
         noise_amp=head["noise_amp"],
         iterations=head["iterations"],
-        max_factor=sr_max_factor(height, width, max_output_pixels),
+        max_factor=model_max_sr_factor(model, max_output_pixels),
     )
 
 

@@ -499,7 +499,7 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [examples.PROBLEM]})
 
-    type: str = Field(description="https://consingan.dev/problems/<slug>; the README lists every slug")
+    type: str = Field(description="https://consingan.dev/problems/<slug>; docs/api.md lists every slug")
     title: str
     status: int
     detail: str

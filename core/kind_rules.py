@@ -20,9 +20,8 @@ from core.errors import Conflict, InvalidImage, InvalidParameter, NotFound, Outp
 from core.images import ValidImage
 from core.models import JobKind, JobState, Model, Sample
 from core.settings import Settings
-from core.sr_limits import sr_max_factor, sr_request_problems
-from core.training import check_image_size, resolve_training
 from core.training import top_stage_size as config_top_size
+from engine.spec import check_image_size, request_config, sr_max_factor, sr_request_problems
 
 Params = dict[str, Any]
 
@@ -83,6 +82,12 @@ def top_stage_size(model: Model) -> tuple[int, int]:
     return config_top_size(model.image_height, model.image_width, model.train_config or {})
 
 
+def model_max_sr_factor(model: Model, max_output_pixels: int) -> float:
+    """The largest factor the model's own image (its top stage) can be enlarged by within the caps."""
+    height, width = top_stage_size(model)
+    return sr_max_factor(height, width, max_output_pixels)
+
+
 class TrainRules:
     """The engine's own rules, so a training that could never run is a 422 now, not a failed job later."""
 
@@ -92,7 +97,7 @@ class TrainRules:
         self, model: Model | None, params: Params, uploads: Mapping[str, ValidImage], context: RuleContext
     ) -> Params:
         try:
-            config = resolve_training(params)
+            config = request_config(params)
         except ValueError as e:
             raise InvalidParameter(str(e), errors=[{"loc": ["body"], "msg": str(e)}]) from e
         image = uploads["image"]
@@ -101,7 +106,7 @@ class TrainRules:
         except ValueError as e:
             raise InvalidImage(str(e), errors=[{"loc": ["body", "image"], "msg": str(e)}]) from e
         if params.get("sr_factor") is not None:
-            check_sr_mode(config["mode"], "sr_factor")
+            check_sr_mode(config.mode, "sr_factor")
         elif params.get("sr_iters") is not None:
             raise invalid(
                 "sr_iters", "sr_iters is only used with sr_factor (which trains a super-resolution head)"

@@ -1,166 +1,42 @@
-"""A training request's words -> the training config it resolves to, and the pyramid it gives an image.
+"""A training request as the service stores and shows it, by the engine's own rules (`engine.spec`).
 
-The engine's rules (`TrainConfig.requested`, `engine/geometry.py`), written again for core, which never
-imports the engine: the API refuses a request that could never train (and `GET /v1/pyramid` answers "what
-will the model see?") with the rule the worker trains with. `tests/worker/test_worker_vocabulary.py` holds
-this transcription to the engine, config field by config field and image size by image size.
-
-A config here is the engine's `TrainConfig.to_dict()`: a JSON dict, what `models.train_config` stores.
+Wrappers only, no rule of its own: `engine.spec.request_config` resolves a request's fields (preset, mode,
+overrides) to the engine's `TrainConfig`, and `engine.spec.check_image_size` says whether an image trains;
+this module turns the config into the JSON dict the service stores (`models.train_config`) and the API shows.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.vocabulary import (
-    IMAGE_SIZE_RANGE,
-    ITERS_PER_STAGE_RANGE,
-    MODES,
-    PRESETS,
-    REQUEST_FIELDS,
-    TRAIN_STAGES_RANGE,
-)
+from engine.spec import TrainConfig, check_image_size, request_config, stage_sizes
 
-Config = dict[str, Any]
-
-# TrainConfig's defaults (the paper's numbers), then what each mode and each preset change, in that order.
-DEFAULTS: Config = {
-    "mode": "generation", "train_stages": 6, "iters_per_stage": 2000, "max_size": 250, "min_size": 25,
-    "train_depth": 3, "lr": 5e-4, "lr_scale": 0.1, "betas": [0.5, 0.999], "lr_decay_at": 0.8,
-    "discriminator_steps": 3, "generator_steps": 3, "gradient_penalty_weight": 0.1,
-    "reconstruction_weight": 10.0, "noise_amp_scale": 0.1, "channels": 64, "kernel_size": 3, "num_layers": 3,
-    "leaky_slope": 0.05, "batch_norm": False, "label": "",
-}  # fmt: skip
-MODE_VALUES: dict[str, Config] = {
-    "animation": {"min_size": 20},
-    "harmonization": {
-        "train_stages": 3,
-        "min_size": 120,
-        "iters_per_stage": 1000,
-        "leaky_slope": 0.3,
-        "batch_norm": True,
-    },
-    "editing": {"iters_per_stage": 1000, "batch_norm": True},
-}
-PRESET_VALUES: dict[str, Config] = {
-    "paper": {"label": "paper"},
-    "quick": {"max_size": 64, "iters_per_stage": 400, "train_stages": 4, "channels": 32, "label": "quick"},
-}
-PRESET_MODE_VALUES: dict[tuple[str, str], Config] = {
-    ("quick", "harmonization"): {"max_size": 64, "min_size": 32, "train_stages": 3, "iters_per_stage": 200},
-    ("quick", "animation"): {"min_size": 20},
-}
+Config = dict[str, Any]  # a `TrainConfig.to_dict()`: what `models.train_config` stores
 
 
 def resolve_training(params: Mapping[str, Any]) -> Config:
-    """A train request's params -> its config. Raises ValueError with the engine's reasons."""
-    preset, mode = params.get("preset", "paper"), params.get("mode", "generation")
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
-    base = {
-        **DEFAULTS,
-        "mode": mode,
-        **MODE_VALUES.get(mode, {}),
-        **PRESET_VALUES[preset],
-        **PRESET_MODE_VALUES.get((preset, mode), {}),
-    }
-    overrides = {name: params[name] for name in REQUEST_FIELDS if name in params}
-    if "max_size" in overrides and "min_size" not in overrides:
-        # a max_size below the preset's min_size pulls min_size down with it (max_size=20 with quick's 25)
-        overrides["min_size"] = min(base["min_size"], overrides["max_size"])
-    config = {**base, **overrides}
-    problems = config_problems(config)
-    if problems:
-        raise ValueError("invalid training config: " + "; ".join(problems))
-    return config
-
-
-def config_problems(config: Config) -> list[str]:
-    """The engine's checks of the fields a request can set (the others come from a preset)."""
-    out = []
-    if config["mode"] not in MODES:
-        out.append(f"mode must be one of {', '.join(MODES)}, not {config['mode']!r}")
-    for name, (low, high) in (
-        ("train_stages", TRAIN_STAGES_RANGE),
-        ("iters_per_stage", ITERS_PER_STAGE_RANGE),
-    ):
-        if not low <= config[name] <= high:
-            out.append(f"{name} must be between {low} and {high}, not {config[name]}")
-    low, high = IMAGE_SIZE_RANGE
-    if not low <= config["min_size"] <= config["max_size"]:
-        out.append(
-            f"need {low} <= min_size <= max_size, got min_size={config['min_size']} max_size={config['max_size']}"
-        )
-    if config["max_size"] > high:
-        out.append(f"max_size must be at most {high}, not {config['max_size']}")
-    if not 0.0 < config["lr_scale"] <= 1.0:
-        out.append(f"lr_scale must be in (0, 1], not {config['lr_scale']}")
-    return out
-
-
-def stage_sizes(height: int, width: int, config: Mapping[str, Any]) -> list[tuple[int, int]]:
-    """(H, W) of every stage for an input of height x width, coarsest first (MATLAB imresize's ceil)."""
-    scale1 = min(config["max_size"] / max(height, width), 1.0)
-    top = (math.ceil(height * scale1), math.ceil(width * scale1))
-    return [(math.ceil(top[0] * s), math.ceil(top[1] * s)) for s in _stage_scales(*top, config)]
-
-
-def _stage_scales(top_height: int, top_width: int, config: Mapping[str, Any]) -> list[float]:
-    last = config["train_stages"] - 1
-    scale_factor = math.pow(config["min_size"] / min(top_height, top_width), 1 / last)
-    # generation-like modes: log-spaced (more stages low); harmonization: geometric. A 2-stage pyramid takes
-    # the spacing's limit, 1, where the original divides by zero.
-    spacing = 1.0 if last == 1 else (last - 1) / math.log(last)
-    exponents = [
-        float(last - i) if config["mode"] == "harmonization" else spacing * math.log(last - i) + 1
-        for i in range(last)
-    ]
-    return [*(math.pow(scale_factor, e) for e in exponents), 1.0]
-
-
-def check_image_size(height: int, width: int, config: Mapping[str, Any]) -> None:
-    """Raise ValueError, saying what to change, when the pyramid would need upsampling or repeat a size."""
-    sizes = stage_sizes(height, width, config)
-    top_h, top_w = sizes[-1]
-    min_size, max_size = config["min_size"], config["max_size"]
-    if min(top_h, top_w) < min_size:
-        if (top_h, top_w) == (height, width):  # not scaled down: the image itself is too small
-            raise ValueError(
-                f"the image is {width}x{height}: its shorter side is below min_size={min_size} px, the "
-                "coarsest stage's; send a larger image or a smaller min_size"
-            )
-        raise ValueError(
-            f"the image is {width}x{height}: at max_size={max_size} it trains at {top_w}x{top_h}, whose "
-            f"shorter side is below min_size={min_size} px, the coarsest stage's; send an image closer to "
-            f"square (at most about {max_size / min_size:.2g}:1 at these sizes), a larger max_size or a "
-            "smaller min_size"
-        )
-    if len(set(sizes)) < len(sizes):
-        raise ValueError(
-            f"the image is {width}x{height}: too small for {config['train_stages']} stages (stage sizes "
-            f"{sizes} repeat); use fewer stages or a larger image"
-        )
+    """A train request's params -> its config as JSON. Raises ValueError with the engine's reasons."""
+    return request_config(params).to_dict()
 
 
 def top_stage_size(height: int, width: int, config: Mapping[str, Any]) -> tuple[int, int]:
-    """(H, W) a model trained with `config` (possibly partial: the rest are defaults) renders at."""
-    return stage_sizes(height, width, {**DEFAULTS, **config})[-1]
+    """(H, W) a model trained with `config` (a stored `train_config`; missing fields take the engine's
+    defaults) renders at."""
+    return stage_sizes(height, width, TrainConfig.from_dict(dict(config)))[-1]
 
 
 @dataclass(frozen=True)
 class Pyramid:
     config: Config
-    stage_sizes: list[
-        tuple[int, int]
-    ]  # (H, W) of every stage, coarsest first; the last is what the model sees
+    # (H, W) of every stage, coarsest first; the last is what the model sees
+    stage_sizes: list[tuple[int, int]]
 
 
 def pyramid(width: int, height: int, params: Mapping[str, Any]) -> Pyramid:
     """The stages a training with `params` builds for a width x height image. Raises ValueError (the
     engine's words) for params the engine refuses and for an image the pyramid cannot be built from."""
-    config = resolve_training(params)
+    config = request_config(params)
     check_image_size(height, width, config)
-    return Pyramid(config, stage_sizes(height, width, config))
+    return Pyramid(config.to_dict(), stage_sizes(height, width, config))

@@ -1,29 +1,35 @@
 """The service's words, in one place: modes, presets, limits, job result file names.
 
-core/ never imports the engine (architecture.md: the API image installs no torch, and core is shared by it),
-so the engine's words a request is checked against are written here again: modes, presets, the bounds of a
-training config, SinGAN's super-resolution limits. `tests/worker/test_worker_vocabulary.py` (the worker's
-tests may import both) holds every one of them, and `core/training.py`'s and `core/sr_limits.py`'s rules,
-to the engine's, so a drift is a red test. The rest are the service's own choices, tighter than the engine's
-where a request must stay cheap.
+The engine's words (modes, presets, composites, the bounds of a training config, SinGAN's super-resolution
+limits) are the engine's own, imported from its torch-free rules (`engine.spec`) and named here for the
+service's modules (the API imports no engine). The rest are the service's own choices, tighter than the
+engine's where a request must stay cheap.
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-# --- the engine's words (engine/config.py, engine/srmath.py) -------------------------------------------------
-Mode = Literal["generation", "retarget", "animation", "harmonization", "editing"]
-MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation", "harmonization", "editing")
-Preset = Literal["paper", "quick"]
-PRESETS: Final[tuple[Preset, ...]] = ("paper", "quick")
-Composite = Literal["detail", "render"]  # how a harmonization is blended into the naive image
-COMPOSITES: Final[tuple[Composite, ...]] = ("detail", "render")
-DEFAULT_COMPOSITE: Final[Composite] = "detail"
-TRAIN_STAGES_RANGE: Final = (2, 12)
-ITERS_PER_STAGE_RANGE: Final = (1, 20000)
-IMAGE_SIZE_RANGE: Final = (16, 1024)  # min_size and max_size, px
-REQUEST_FIELDS: Final = ("train_stages", "iters_per_stage", "lr_scale", "max_size", "min_size")
+# --- the engine's words: imported from engine.spec, never written again here ------------------------------
+from engine.spec import (
+    COMPOSITES,
+    DEFAULT_COMPOSITE,
+    IMAGE_SIZE_RANGE,
+    ITERS_PER_STAGE_RANGE,
+    MAX_OUTPUT_PIXELS,
+    MAX_OUTPUT_SIDE,
+    MODES,
+    PRESETS,
+    REQUEST_FIELDS,
+    SR_FACTOR_DEFAULT,
+    SR_FACTOR_MAX,
+    SR_FACTOR_MIN,
+    SR_MODES,
+    TRAIN_STAGES_RANGE,
+    Composite,
+    Mode,
+    Preset,
+)
 
 # --- training (POST /v1/models) ----------------------------------------------------------------------------
 PRESET_DESCRIPTIONS: Final[dict[Preset, str]] = {
@@ -68,12 +74,8 @@ ANIMATION_FPS_RANGE: Final = (1.0, 50.0)
 ANIMATION_MAX_FRAME_PIXELS: Final = 40_000_000
 
 # --- super-resolution (SR heads, POST /v1/models/{id}/super-resolutions) ------------------------------------
-SR_FACTOR_MIN: Final = 1.0  # exclusive: a factor must be larger
-SR_FACTOR_MAX: Final = 8.0  # x8 is 9 passes
-SR_FACTOR_DEFAULT: Final = 4.0  # SinGAN's
-SR_MAX_OUTPUT_SIDE: Final = 4096
-SR_MAX_OUTPUT_PIXELS: Final = 4_194_304  # 2048², the default of the setting max_sr_output_pixels
-SR_MODES: Final[tuple[Mode, ...]] = ("generation", "retarget", "animation")  # modes a head is trained on
+SR_MAX_OUTPUT_SIDE: Final = MAX_OUTPUT_SIDE
+SR_MAX_OUTPUT_PIXELS: Final = MAX_OUTPUT_PIXELS  # 2048², the default of the setting max_sr_output_pixels
 SR_HEAD_ITERS_RANGE: Final = (1, 20000)
 SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the same enlargement
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude

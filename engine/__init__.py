@@ -7,19 +7,69 @@ samples = engine.sample(model, n=16, rng=engine.make_rng(1, "cuda"))  # [16, 3, 
 blob = engine.checkpoint.to_bytes(model)
 head = engine.train_sr_head(model, engine.SRConfig.preset("paper"), rng=engine.make_rng(2, "cuda"))
 big = engine.super_resolve(model, head, 4.0, rng=engine.make_rng(3, "cuda"))  # [1, 3, 4h, 4w]
+
+The torch-free request rules (modes, presets, `TrainConfig`, stage sizes, SR limits) live in `engine.spec`.
+Everything below is imported on first use, not with the package, so `import engine.spec` (what the
+service's core does) never loads torch, numpy or Pillow.
 """
 
-from engine import checkpoint
-from engine.config import COMPOSITES, MODES, PRESETS, TrainConfig
-from engine.fast import CapturedSampler, FastOptions
-from engine.geometry import stage_sizes
-from engine.harmonization import fine_tune, harmonize
-from engine.image import animation_size, frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
-from engine.model import TrainedModel
-from engine.noise import make_rng
-from engine.sampling import animate, reconstruct, sample
-from engine.sr import SR_PRESETS, SRConfig, SRHead, super_resolve, train_sr_head
-from engine.training import Progress, TrainingCanceled, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine import checkpoint
+    from engine.fast import CapturedSampler, FastOptions
+    from engine.harmonization import fine_tune, harmonize
+    from engine.image import (
+        animation_size,
+        frames_to_animation,
+        frames_to_gif,
+        grid,
+        load_image,
+        to_png_bytes,
+    )
+    from engine.model import TrainedModel
+    from engine.noise import make_rng
+    from engine.sampling import animate, reconstruct, sample
+    from engine.spec.config import COMPOSITES, MODES, PRESETS, TrainConfig
+    from engine.spec.geometry import stage_sizes
+    from engine.sr import SR_PRESETS, SRConfig, SRHead, super_resolve, train_sr_head
+    from engine.training import Progress, TrainingCanceled, train
+
+# where each public name lives: imported from there the first time it is asked for
+_HOME = {
+    "COMPOSITES": "engine.spec.config",
+    "MODES": "engine.spec.config",
+    "PRESETS": "engine.spec.config",
+    "TrainConfig": "engine.spec.config",
+    "stage_sizes": "engine.spec.geometry",
+    "CapturedSampler": "engine.fast",
+    "FastOptions": "engine.fast",
+    "fine_tune": "engine.harmonization",
+    "harmonize": "engine.harmonization",
+    "animation_size": "engine.image",
+    "frames_to_animation": "engine.image",
+    "frames_to_gif": "engine.image",
+    "grid": "engine.image",
+    "load_image": "engine.image",
+    "to_png_bytes": "engine.image",
+    "TrainedModel": "engine.model",
+    "make_rng": "engine.noise",
+    "animate": "engine.sampling",
+    "reconstruct": "engine.sampling",
+    "sample": "engine.sampling",
+    "SR_PRESETS": "engine.sr",
+    "SRConfig": "engine.sr",
+    "SRHead": "engine.sr",
+    "super_resolve": "engine.sr",
+    "train_sr_head": "engine.sr",
+    "Progress": "engine.training",
+    "TrainingCanceled": "engine.training",
+    "train": "engine.training",
+}
+_SUBMODULES = ("checkpoint",)
 
 __all__ = [
     "COMPOSITES",
@@ -52,3 +102,18 @@ __all__ = [
     "train",
     "train_sr_head",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"engine.{name}")
+    elif name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+    else:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    globals()[name] = value  # later lookups (and monkeypatching) see a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from engine.config import TrainConfig
+from engine.spec.config import TrainConfig
 
 COLOUR_PROBABILITY = 0.25
 CUTOUT_PROBABILITY = 0.9

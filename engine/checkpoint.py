@@ -20,9 +20,9 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from engine.config import TrainConfig
 from engine.model import TrainedModel
 from engine.networks import Discriminator, Generator
+from engine.spec.config import TrainConfig
 from engine.sr.config import SRConfig
 from engine.sr.head import SRHead, SRNet
 

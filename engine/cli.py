@@ -18,15 +18,15 @@ from typing import cast
 import torch
 
 from engine import checkpoint
-from engine.config import MODES, PRESETS, TrainConfig
 from engine.harmonization import COMPOSITES, DEFAULT_COMPOSITE, fine_tune, harmonize
 from engine.image import ANIMATION_FORMATS, frames_to_animation, grid, load_image, to_pil, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
 from engine.sampling import animate, reconstruct, sample
+from engine.spec.config import MODES, PRESETS, TrainConfig
+from engine.spec.srmath import SR_FACTOR_DEFAULT, sr_schedule
 from engine.sr import SR_PRESETS, SRConfig, super_resolve, train_sr_head
 from engine.sr.config import SRPreset
-from engine.srmath import SR_FACTOR_DEFAULT, sr_schedule
 from engine.training import Progress, train
 
 CHECKPOINT = "model.safetensors"

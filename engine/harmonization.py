@@ -46,12 +46,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from engine.config import COMPOSITES, DEFAULT_COMPOSITE, Composite
 from engine.fast import FastOptions, FastStage, backend_flags, optimizer_options
 from engine.imresize import resize_to
 from engine.model import TrainedModel
 from engine.networks import upsample
 from engine.noise import draw, make_rng
+from engine.spec.config import COMPOSITES, DEFAULT_COMPOSITE, Composite
 from engine.steps import stage_setup
 from engine.training import Progress, ProgressCallback, ReferenceStage, StopCheck, TrainingCanceled
 

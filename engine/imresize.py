@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from engine.geometry import output_length
+from engine.spec.geometry import output_length
 
 
 def cubic(x: torch.Tensor) -> torch.Tensor:

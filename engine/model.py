@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.config import TrainConfig
 from engine.networks import Discriminator, Generator
+from engine.spec.config import TrainConfig
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import TrainConfig
+from engine.spec.config import TrainConfig
 
 
 class ConvBlock(nn.Sequential):

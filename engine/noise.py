@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.config import TrainConfig
+from engine.spec.config import TrainConfig
 
 
 def make_rng(seed: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -1,15 +1,15 @@
 """The image pyramid: every stage's image, resized from the top-stage image (spec §1).
 
-The sizes come from `engine.geometry` (no torch there, so the service's API checks uploads with the same rule).
+The sizes come from `engine.spec.geometry` (no torch there, so the service's API checks uploads with the same rule).
 """
 
 from __future__ import annotations
 
 import torch
 
-from engine.config import TrainConfig
-from engine.geometry import check_image_size, stage_scales, top_scale
 from engine.imresize import imresize
+from engine.spec.config import TrainConfig
+from engine.spec.geometry import check_image_size, stage_scales, top_scale
 
 __all__ = ["build_pyramid", "check_image_size", "stage_scales", "top_scale"]
 

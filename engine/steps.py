@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.augment import stage0_training_input
-from engine.config import TrainConfig
 from engine.model import TrainedModel
 from engine.networks import Discriminator, Generator
 from engine.noise import draw, draw_inputs, noise_shape
+from engine.spec.config import TrainConfig
 
 
 @dataclass(frozen=True)

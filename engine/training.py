@@ -28,12 +28,12 @@ from typing import Literal
 
 import torch
 
-from engine.config import TrainConfig
 from engine.fast import FastOptions, FastStage, backend_flags, optimizer_options
 from engine.model import TrainedModel
 from engine.networks import Discriminator, Generator
 from engine.noise import make_rng
 from engine.pyramid import build_pyramid
+from engine.spec.config import TrainConfig
 from engine.steps import StageSetup, begin_stage, train_iteration
 
 TrainingPath = Literal["auto", "reference", "fast"]

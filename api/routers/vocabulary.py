@@ -1,8 +1,7 @@
 """/v1/vocabulary and /v1/pyramid: what a client may ask for, and what a training would make of an image.
 
-Read-only, computed with core's transcription of the engine's rules (`core.training`, held to the engine by
-tests/worker/test_worker_vocabulary.py), so a client (the page at `/`) shows the sizes and limits the worker
-trains with.
+Read-only, computed with the engine's own torch-free rules (`engine.spec`, through `core.training`), so a
+client (the page at `/`) shows the sizes and limits the worker trains with.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ for the step r0 on the model's top image with alpha = 100 and the model's own sa
 inputs. The feature-loop mapping (spec §3.2) diverges and is not built.
 
 Decisions (measurements in docs/superres.md):
-- Factor range 1 < f <= 8 with K clamped to at least 1 (engine/srmath.py): below 2^(1/6) the original
+- Factor range 1 < f <= 8 with K clamped to at least 1 (engine/spec/srmath.py): below 2^(1/6) the original
   crashes; here it is one pass of step f, which the service flags with a step-mismatch warning.
 - One head serves every factor: trained for sr_train (default 4, step 2^(1/3), the same step as x2 and x8);
   other factors run steps within ±12 % of it, with a warning above 5 % (SinGAN would retrain per factor).

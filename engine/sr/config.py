@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from engine.config import JsonConfig
-from engine.srmath import SR_FACTOR_DEFAULT, SR_FACTOR_MAX, SR_FACTOR_MIN
+from engine.spec.config import JsonConfig
+from engine.spec.srmath import SR_FACTOR_DEFAULT, SR_FACTOR_MAX, SR_FACTOR_MIN
 
 SRPreset = Literal["paper", "quick", "tiny"]
 SR_PRESETS: tuple[SRPreset, ...] = ("paper", "quick", "tiny")

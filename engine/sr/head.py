@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.networks import init_weights
+from engine.spec.srmath import sr_schedule
 from engine.sr.config import SRConfig
-from engine.srmath import sr_schedule
 
 KERNEL_SIZE = 3
 

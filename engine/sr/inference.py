@@ -21,8 +21,7 @@ import torch
 from engine.imresize import quantize, resize_to
 from engine.model import TrainedModel
 from engine.noise import make_rng
-from engine.sr.head import SRHead, SRNet
-from engine.srmath import (
+from engine.spec.srmath import (
     MAX_OUTPUT_PIXELS,
     STEP_WARNING,
     head_band_rows,
@@ -32,6 +31,7 @@ from engine.srmath import (
     sr_schedule,
     step_mismatch,
 )
+from engine.sr.head import SRHead, SRNet
 
 MAX_VARIANTS = 16
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of head activations at once: a 1000x668 output runs in 3 bands

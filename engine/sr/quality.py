@@ -9,7 +9,7 @@ import math
 import torch
 
 from engine.imresize import imresize, quantize
-from engine.srmath import sr_output_size
+from engine.spec.srmath import sr_output_size
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as MATLAB's rgb2gray
 

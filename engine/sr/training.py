@@ -21,9 +21,9 @@ from engine.model import TrainedModel
 from engine.networks import Discriminator
 from engine.noise import draw, draw_inputs, make_rng
 from engine.sampling import generate
+from engine.spec.srmath import SR_MODES, sr_schedule
 from engine.sr.config import SRConfig
 from engine.sr.head import SRHead, SRNet
-from engine.srmath import SR_MODES, sr_schedule
 from engine.steps import critic_loss
 from engine.training import Progress, ProgressCallback, StopCheck, TrainingCanceled
 

@@ -1,4 +1,5 @@
-"""The API process: no torch, no engine, no worker; OpenAPI complete with examples; health probes."""
+"""The API process: no torch, no worker, of the engine only its torch-free rules (engine.spec); OpenAPI
+complete with examples; health probes."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from api.app import create_app
 client = TestClient(create_app())
 assert client.get("/healthz").status_code == 200
 assert client.get("/openapi.json").status_code == 200
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "engine", "worker", "torchvision", "av"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "numpy", "safetensors", "worker", "torchvision", "av"))
+heavy += sorted(m for m in sys.modules if m.startswith("engine.") and not m.startswith("engine.spec"))
+assert "engine.spec" in sys.modules  # core checks requests with the engine's own rules
 print("HEAVY=" + ",".join(heavy))
 """
 

@@ -16,10 +16,10 @@ from core.images import validate_image
 from core.models import Job, JobKind, JobState, Model, Sample
 from core.storage import LocalStorage, checkpoint_key, sample_key, stage_preview_key
 from core.vocabulary import MODES, PRESETS
-from engine.config import TrainConfig
-from engine.geometry import stage_sizes
+from engine.spec import request_config
+from engine.spec.config import TrainConfig
+from engine.spec.geometry import stage_sizes
 from tests.service_fixtures import object_keys, scene_image
-from worker.kinds.train import training_config
 
 PROBLEM = "application/problem+json"
 
@@ -46,7 +46,7 @@ def pretend_trained(db: Any, storage: Any, model_id: str) -> str:
         job = session.scalars(select(Job).where(Job.model_id == model_id)).one()
         job.state = JobState.SUCCEEDED.value
         model.checkpoint_key = checkpoint_key(model_id)
-        model.train_config = training_config(model.params).to_dict()
+        model.train_config = request_config(model.params).to_dict()
         session.add(
             Sample(id=sample_id, owner_id=model.owner_id, model_id=model_id, job_id=job.id, key=key,
                    width=48, height=40, size_bytes=1, is_preview=True)
@@ -91,7 +91,7 @@ def test_pyramid_is_the_one_the_worker_would_train(
     response = client.get("/v1/pyramid", params=query, headers=caller.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    cfg = training_config(params)
+    cfg = request_config(params)
     expected = stage_sizes(height, width, cfg)
     assert [(s["height"], s["width"]) for s in body["stages"]] == expected
     assert (body["top"]["height"], body["top"]["width"]) == expected[-1]

@@ -7,7 +7,7 @@ our machines), driven by Playwright through `executable_path`. Without chromium 
 skipped with the reason; with CI=true they fail.
 
 Screenshots go to `$CONSINGAN_SCREENSHOTS` when it is set (an artifacts folder to look at), else to a temp
-folder; never to docs/screenshots: the README's come from a model of a real photo (bench/screenshots.py), and
+folder; never to docs/screenshots: the docs' come from a model of a real photo (bench/screenshots.py), and
 these tests' tiny models would overwrite them with blurry blobs.
 """
 

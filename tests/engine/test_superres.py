@@ -22,11 +22,11 @@ import engine
 from engine import SRConfig, SRHead, TrainedModel
 from engine.checkpoint import read_sr_head_description, sr_head_from_bytes, sr_head_to_bytes
 from engine.imresize import imresize
+from engine.spec.srmath import sr_output_size
 from engine.sr import quality
 from engine.sr.head import SRNet
 from engine.sr.inference import apply_head
 from engine.sr.training import adversarial_inputs, degrade
-from engine.srmath import sr_output_size
 from tests.engine.conftest import tiny_config
 
 PHOTO = Path(__file__).parent / "data" / "angkorwat_96x144.png"

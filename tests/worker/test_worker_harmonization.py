@@ -21,8 +21,8 @@ from core.models import Job, JobEvent, JobKind, JobState, Model, WebhookDelivery
 from core.results import job_file_key
 from core.services import Services
 from core.storage import job_object_key
+from engine.spec import request_config
 from tests.service_fixtures import Caller, RecordingQueue, object_keys, scene_image, submit_job
-from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 
@@ -174,7 +174,7 @@ def test_cancel_stops_fine_tuning(model: Model, db: Any, storage: Any, settings:
 @pytest.mark.parametrize("mode", ["harmonization", "editing"])
 @pytest.mark.parametrize("preset", ["paper", "quick"])
 def test_training_modes_map_onto_the_engine_presets(preset: Any, mode: Any) -> None:
-    cfg = training_config({"preset": preset, "mode": mode})
+    cfg = request_config({"preset": preset, "mode": mode})
     assert cfg == engine.TrainConfig.preset(preset, mode=mode) and cfg.mode == mode and cfg.batch_norm
-    small = training_config({"preset": preset, "mode": mode, "max_size": 24})
+    small = request_config({"preset": preset, "mode": mode, "max_size": 24})
     assert small.mode == mode and small.max_size == 24 and small.min_size <= 24

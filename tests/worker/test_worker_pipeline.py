@@ -23,7 +23,8 @@ from core.models import Job, JobEvent, JobKind, JobState, Model, Sample, Webhook
 from core.services import Services
 from core.storage import checkpoint_key, input_key, stage_key, stage_preview_key
 from core.vocabulary import SAMPLE_BATCH
-from engine.geometry import stage_sizes
+from engine.spec import request_config
+from engine.spec.geometry import stage_sizes
 from tests.service_fixtures import (
     TINY_TRAINING,
     Caller,
@@ -34,7 +35,6 @@ from tests.service_fixtures import (
 )
 from worker import tasks
 from worker.artifacts import sample_in_batches
-from worker.kinds.train import training_config
 from worker.run import run_job
 from worker.runtime import WorkerContext
 
@@ -343,7 +343,7 @@ def test_batched_sampling_is_reproducible_for_a_seed(trained: Trained, storage: 
     ],
 )
 def test_request_params_map_onto_engine_presets(params: dict[str, Any], expected: dict[str, Any]) -> None:
-    cfg = training_config(params)
+    cfg = request_config(params)
     preset = engine.TrainConfig.preset(params["preset"], mode=params.get("mode", "generation"))
     assert {k: v for k, v in cfg.to_dict().items() if preset.to_dict()[k] != v} == expected
 

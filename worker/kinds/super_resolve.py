@@ -10,7 +10,7 @@ from typing import Any
 import engine
 from core.models import Job, JobState, Model
 from core.vocabulary import SR_FILES
-from engine.srmath import sr_schedule
+from engine.spec.srmath import sr_schedule
 from worker import outcomes
 from worker.artifacts import Stored, load_sample, load_sr_head, load_trained, store_job_file
 from worker.runtime import WorkerContext

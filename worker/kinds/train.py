@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import engine
 from core import jobs
 from core.models import Job, JobState, Model
 from core.storage import ObjectNotFound, checkpoint_key, sr_head_key, stage_key, stage_preview_key
-from engine.config import REQUEST_FIELDS
+from engine.spec import request_config
 from worker import outcomes
 from worker.artifacts import sample_in_batches, sr_head_config, store_samples, store_sr_head
 from worker.runtime import CancelCheck, WorkerContext, progress_reporter
@@ -26,18 +25,9 @@ STAGE_PREVIEW_SEED_OFFSET = 2  # the model's seed trains, seed + 1 draws the fin
 SR_HEAD_SEED_OFFSET = 3  # and seed + 3 trains its super-resolution head
 
 
-def training_config(params: Mapping[str, Any]) -> engine.TrainConfig:
-    """A train request's params -> the engine's config (`TrainConfig.requested`: the mapping the CLI uses;
-    the API checked the upload with core.training's transcription of it)."""
-    overrides = {name: params[name] for name in REQUEST_FIELDS if name in params}
-    return engine.TrainConfig.requested(
-        params.get("preset", "paper"), params.get("mode", "generation"), **overrides
-    )
-
-
 def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
     try:
-        cfg = training_config(model.params)
+        cfg = request_config(model.params)  # the rule the API checked the upload with
         image = engine.load_image(ctx.storage.get(model.input_key))
     except ValueError as e:
         return outcomes.fail(ctx, job, str(e))

@@ -1,12 +1,16 @@
-"""Training configuration: one frozen dataclass, the paper's numbers as defaults.
+"""Training configuration: one frozen dataclass, the paper's numbers as defaults, and the words a request uses.
 
 `TrainConfig.for_mode(mode)` gives the original's defaults for a mode; `TrainConfig.preset(name, mode)` adds
-the named preset (`paper` = those defaults, `quick` = a CPU run of about two minutes).
+the named preset (`paper` = those defaults, `quick` = a CPU run of about two minutes); `request_config(params)`
+turns a request's fields (the CLI's flags, the service's form fields) into the config it trains with.
+
+Plain Python (part of `engine.spec`): the service's core resolves and checks requests with it, without torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
@@ -19,8 +23,7 @@ PRESETS: tuple[Preset, ...] = ("paper", "quick")
 Composite = Literal["detail", "render"]
 COMPOSITES: tuple[Composite, ...] = ("detail", "render")
 DEFAULT_COMPOSITE: Composite = "detail"
-# Bounds every config is checked against (`TrainConfig.problems`); the service's core.vocabulary repeats them
-# (and tests/worker/test_worker_vocabulary.py holds the two together).
+# Bounds every config is checked against (`TrainConfig.problems`); the service's API publishes these very ones.
 TRAIN_STAGES_RANGE = (2, 12)
 ITERS_PER_STAGE_RANGE = (1, 20000)
 IMAGE_SIZE_RANGE = (16, 1024)  # min_size and max_size, px
@@ -164,3 +167,11 @@ class TrainConfig(JsonConfig):
         if "max_size" in overrides and "min_size" not in overrides:
             overrides["min_size"] = min(cls.preset(preset, mode).min_size, overrides["max_size"])
         return cls.preset(preset, mode, **overrides)
+
+
+def request_config(params: Mapping[str, Any]) -> TrainConfig:
+    """A request's fields -> the config it trains with: `preset` (default paper) and `mode` (default
+    generation), plus whichever `REQUEST_FIELDS` it sets; other keys are not the training's and are ignored.
+    Raises ValueError, saying what is wrong, for a preset, mode or value the engine refuses."""
+    overrides = {name: params[name] for name in REQUEST_FIELDS if name in params}
+    return TrainConfig.requested(params.get("preset", "paper"), params.get("mode", "generation"), **overrides)

@@ -1,8 +1,7 @@
 """Pyramid geometry without torch: how many stages, at which sizes (spec §1).
 
 Sizes only, no pixels: the pyramid builder (`engine/pyramid.py`) and anyone asking "will this image train?"
-(`check_image_size`, also the CLI's) share it. The service's core writes this rule again (core/training.py),
-held to it by a test.
+(`check_image_size`: the CLI's, and the service's before it stores an upload) share it.
 
 Generation-like modes place their stages on a log-spaced schedule (more of them at low resolution than a
 geometric pyramid would); harmonization keeps the plain geometric one.
@@ -12,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from engine.config import TrainConfig
+from engine.spec.config import TrainConfig
 
 
 def output_length(in_length: int, scale: float) -> int:

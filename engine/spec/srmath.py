@@ -1,8 +1,7 @@
 """Super-resolution numbers in plain Python: the pass schedule, output sizes and request limits.
 
-No torch, no numpy: numbers only, so the limits are tested on their own (`tests/engine/test_sr_math.py`). The
-service's core writes the request limits again (core/sr_limits.py), held to these by
-tests/worker/test_worker_vocabulary.py.
+No torch, no numpy: numbers only (part of `engine.spec`), so the limits are tested on their own
+(`tests/engine/test_sr_math.py`) and the service's core checks requests with them without loading torch.
 
 SinGAN's schedule (superres-spec.md §1.1): K passes of the same upsampling step, step = f^(1/K) with
 K = round(3·log2 f), so three passes per octave (step 2^(1/3) for x2, x4, x8). Python's `round` (banker's

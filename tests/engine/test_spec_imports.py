@@ -1,0 +1,58 @@
+"""engine.spec is the engine's torch-free part: importing it (what the service's core and API do) loads no
+torch, numpy, Pillow or safetensors, while `import engine` still gives the whole engine on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "numpy", "PIL", "safetensors")
+
+SCRIPT = """
+import sys
+import engine.spec
+from engine.spec import TrainConfig, check_image_size, request_config, sr_request_problems, stage_sizes
+cfg = request_config({"preset": "quick", "mode": "animation", "max_size": 48})
+check_image_size(120, 160, cfg)
+sizes = stage_sizes(120, 160, cfg)
+assert sr_request_problems(*sizes[-1], 4.0) == []
+print("LOADED=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)))
+print("ENGINE=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] == "engine")))
+"""
+
+
+def run_fresh(script: str) -> str:
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_importing_engine_spec_loads_no_torch_numpy_or_pillow() -> None:
+    out = run_fresh(f"HEAVY = {HEAVY!r}\n" + SCRIPT)
+    assert "LOADED=\n" in out, out
+    engine_modules = out.split("ENGINE=", 1)[1].strip().split(",")
+    assert all(name == "engine" or name.startswith("engine.spec") for name in engine_modules), out
+
+
+def test_the_engine_package_loads_its_torch_parts_on_first_use() -> None:
+    out = run_fresh(
+        "import sys, engine\n"
+        "print('BEFORE', 'torch' in sys.modules)\n"
+        "train, checkpoint = engine.train, engine.checkpoint\n"
+        "print('AFTER', 'torch' in sys.modules, train.__module__, checkpoint.__name__)\n"
+        "print('SAME', engine.TrainConfig is __import__('engine.spec').spec.TrainConfig)\n"
+    )
+    assert "BEFORE False" in out and "AFTER True engine.training engine.checkpoint" in out, out
+    assert "SAME True" in out, out
+
+
+def test_the_engine_package_names_what_it_has_and_refuses_the_rest() -> None:
+    import engine
+
+    assert set(engine.__all__) <= set(dir(engine))
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'srmath'"):
+        engine.srmath  # noqa: B018 (moved to engine.spec.srmath; no old name left behind)

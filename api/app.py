@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api.contract import install_contract, operation_id
+from api.job_watch import JobWatch
 from api.limits import BodySizeLimit
-from api.metrics import ApiMetrics, MetricsMiddleware
+from api.metrics import ApiMetrics, JobWatchCollector, MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.routers import (
     animations,
@@ -52,11 +53,16 @@ def create_app(
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
     services = build_services(settings, storage, queue, pre_ping=False)
+    job_watch = JobWatch(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        services.db.dispose()
+        await job_watch.start()  # one notification listener for the whole process
+        try:
+            yield
+        finally:
+            await job_watch.stop()
+            services.db.dispose()
 
     # FastAPIOffline: a FastAPI whose /docs and /redoc load their scripts from this server (a package's files),
     # so they work offline and behind a firewall.
@@ -68,8 +74,10 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.state.services = services
+    app.state.job_watch = job_watch
     app.state.decode_limiter = decode_limiter(settings)
     app.state.metrics = ApiMetrics(services.db)
+    app.state.metrics.registry.register(JobWatchCollector(job_watch))
     install_problem_handlers(app)
     install_contract(app)
     # Two images at most per request (a harmonization's naive image and mask); each is also limited alone.

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentOwner, ServicesDep, SessionDep, release_connection
-from api.render import job_read, model_read
+from api.render import job_read, model_queue_position, model_read
 from api.waiting import requested_wait, wait_until_final
 from core import idempotency
 from core.models import Job, JobKind, Model
@@ -66,7 +66,11 @@ def _represent(base_url: str, services: Services) -> Callable[[Session, Job], tu
             model = session.get_one(Model, job.model_id)
             session.refresh(model, ["train_job"])  # the view of the job just flushed
             return model_read(
-                model, services.storage, base_url, services.settings.max_sr_output_pixels
+                model,
+                services.storage,
+                base_url,
+                services.settings.max_sr_output_pixels,
+                model_queue_position(session, model),
             ).model_dump(mode="json"), f"/v1/models/{model.id}"
         body = job_read(session, services.storage, job, base_url).model_dump(mode="json")
         return body, f"/v1/jobs/{job.id}"
@@ -84,7 +88,8 @@ async def create(services: Services, request: Request, work: JobRequest, prefer:
     assert submitted.job_id is not None
     job_id = submitted.job_id
     wait_s = requested_wait(prefer, services.settings.prefer_wait_max_s)
-    done = await wait_until_final(services.db, job_id, wait_s) if wait_s > 0 else False
+    watch = request.app.state.job_watch
+    done = await wait_until_final(services.db, watch, job_id, wait_s) if wait_s > 0 else False
 
     def render() -> tuple[dict[str, Any], str]:
         with services.db.read() as session:

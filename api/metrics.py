@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.job_watch import JobWatch
 from core.db import Database
 from core.models import Job, WebhookDelivery
 
@@ -44,6 +45,26 @@ class DatabaseCollector(Collector):
                 deliveries.add_metric([state], count)
         yield jobs
         yield deliveries
+
+
+class JobWatchCollector(Collector):
+    """The wake of waiting requests (api.job_watch): how many wait now, and whether the notification
+    listener is connected (0: they fall back to re-reading their jobs)."""
+
+    def __init__(self, watch: JobWatch) -> None:
+        self.watch = watch
+
+    def collect(self) -> Iterator[Metric]:
+        waiters = GaugeMetricFamily(
+            "consingan_job_waiters", "requests waiting on a job now (Prefer: wait, event streams)"
+        )
+        waiters.add_metric([], self.watch.waiting)
+        listener = GaugeMetricFamily(
+            "consingan_job_listener_up", "1 while the Postgres LISTEN connection of this process is live"
+        )
+        listener.add_metric([], 1 if self.watch.live else 0)
+        yield waiters
+        yield listener
 
 
 class ApiMetrics:

@@ -30,7 +30,7 @@ from api.schemas import (
     SRHeadRead,
     VocabularyRead,
 )
-from core import service
+from core import fair_share, service
 from core import vocabulary as v
 from core.kind_rules import model_max_sr_factor
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, Sample
@@ -69,9 +69,20 @@ def sr_head_read(model: Model, max_output_pixels: int) -> SRHeadRead | None:
     )
 
 
+def model_queue_position(session: Session, model: Model) -> int | None:
+    """Its training's place in the queue (None unless queued): one COUNT, for queued models only."""
+    job = model.train_job
+    return fair_share.queue_position(session, job) if job is not None else None
+
+
 def model_read(
-    model: Model, storage: Storage, base_url: str, max_sr_output_pixels: int = v.SR_MAX_OUTPUT_PIXELS
+    model: Model,
+    storage: Storage,
+    base_url: str,
+    max_sr_output_pixels: int = v.SR_MAX_OUTPUT_PIXELS,
+    queue_position: int | None = None,
 ) -> ModelRead:
+    """`queue_position`: from `model_queue_position` (this function reads nothing)."""
     job = model.train_job
     base = f"/v1/models/{model.id}"
     links = {
@@ -96,6 +107,7 @@ def model_read(
         image=ImageInfo(width=model.image_width, height=model.image_height),
         input_url=input_url(model, storage, base_url),
         progress=progress_read(job.progress if job else None),
+        queue_position=queue_position,
         error=job.error if job else "training job missing",
         cancel_requested=bool(job and job.cancel_requested),
         train_job_id=job.id if job else None,
@@ -161,6 +173,7 @@ def job_read(session: Session, storage: Storage, job: Job, base_url: str) -> Job
         model_id=job.model_id,
         params=job.params,
         progress=progress_read(job.progress),
+        queue_position=fair_share.queue_position(session, job),
         error=job.error,
         attempts=job.attempts,
         cancel_requested=job.cancel_requested,

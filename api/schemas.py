@@ -303,6 +303,13 @@ class ModelRead(BaseModel):
         description="the uploaded image (PNG): presigned (S3, expires) or this API's `/input` route"
     )
     progress: ProgressRead | None
+    queue_position: int | None = Field(
+        None,
+        description='queued only: how many queued jobs of its lane start before this one (0: next; 2: "2 jobs '
+        "ahead of yours\"), in the lane's fair-share order (docs/events.md); it can grow when another owner "
+        "with fewer unfinished jobs queues one; null unless queued",
+        examples=[2],
+    )
     error: str | None
     cancel_requested: bool
     train_job_id: str | None
@@ -369,6 +376,13 @@ class JobRead(BaseModel):
     model_id: str
     params: dict[str, Any]
     progress: ProgressRead | None
+    queue_position: int | None = Field(
+        None,
+        description='queued only: how many queued jobs of its lane start before this one (0: next; 2: "2 jobs '
+        "ahead of yours\"), in the lane's fair-share order (docs/events.md); it can grow when another owner "
+        "with fewer unfinished jobs queues one; null unless queued",
+        examples=[2],
+    )
     error: str | None
     attempts: int
     cancel_requested: bool

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from core import webhooks
+from core import fair_share, notify, webhooks
 from core.ids import new_id
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, utcnow
 
@@ -28,6 +28,7 @@ def add_event(
     session: Session, job_id: str, type_: JobEventType, message: str = "", data: dict[str, Any] | None = None
 ) -> None:
     session.add(JobEvent(job_id=job_id, type=type_.value, message=message, data=data))
+    notify.job_changed(session, job_id)  # waiters (`Prefer: wait`, event streams) wake at the commit
 
 
 def new_job_id() -> str:
@@ -41,7 +42,9 @@ def create_job(
     params: dict[str, Any] | None = None,
     job_id: str | None = None,
 ) -> Job:
-    """Insert a queued job (flushed, not committed). Its task is sent after the commit by the unit of work."""
+    """Insert a queued job (flushed, not committed). Its task is sent after the commit by the unit of work,
+    with the fair-share priority computed here (`core.fair_share`)."""
+    lane = fair_share.lane_of(kind, params)
     job = Job(
         id=job_id or new_job_id(),
         owner_id=model.owner_id,
@@ -53,6 +56,8 @@ def create_job(
         attempts=0,
         stages_done=0,
         created_at=utcnow(),
+        lane=lane,
+        priority=fair_share.priority_for(session, model.owner_id, lane),
     )
     session.add(job)
     session.flush()
@@ -107,9 +112,10 @@ def counted_attempts(job: Job) -> int:
 
 
 def next_queued_job_id(session: Session) -> str | None:
-    """Oldest queued job (the embedded worker's poll); claiming it can still lose a race."""
+    """The queued job to start next, in the fair-share order a broker would serve it (the embedded worker's
+    poll); claiming it can still lose a race."""
     return session.scalar(
-        select(Job.id).where(Job.state == JobState.QUEUED.value).order_by(Job.created_at, Job.id).limit(1)
+        select(Job.id).where(Job.state == JobState.QUEUED.value).order_by(*fair_share.claim_order()).limit(1)
     )
 
 
@@ -117,9 +123,12 @@ def record_progress(
     session: Session, job_id: str, progress: dict[str, Any], attempt: int | None = None
 ) -> bool:
     """Progress doubles as the heartbeat. False when the job is no longer running (or no longer ours)."""
-    return _conditional_update(
+    won = _conditional_update(
         session, job_id, JobState.RUNNING, attempt, progress=progress, heartbeat_at=utcnow()
     )
+    if won:
+        notify.job_changed(session, job_id)  # an event stream shows the new progress
+    return won
 
 
 def heartbeat(session: Session, job_id: str, attempt: int) -> bool:
@@ -341,14 +350,14 @@ def unqueue_unsent(session: Session, job_id: str) -> bool:
     return _conditional_update(session, job_id, JobState.QUEUED, state=JobState.RUNNING.value)
 
 
-def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str]]:
-    """(id, kind) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
+def queued_jobs(session: Session, older_than: dt.timedelta, limit: int = 1000) -> list[tuple[str, str, int]]:
+    """(id, kind, priority) of jobs queued since before `older_than` ago (last claim or creation), oldest first."""
     cutoff = utcnow() - older_than
     since = func.coalesce(Job.heartbeat_at, Job.created_at)
     query = (
-        select(Job.id, Job.kind)
+        select(Job.id, Job.kind, Job.priority)
         .where(Job.state == JobState.QUEUED.value, since < cutoff)
         .order_by(Job.created_at)
         .limit(limit)
     )
-    return [(row.id, row.kind) for row in session.execute(query)]
+    return [(row.id, row.kind, row.priority or 0) for row in session.execute(query)]

@@ -41,7 +41,7 @@ def reap_stale_jobs(
     every running job as abandoned (the embedded runner at start: it is the only worker)."""
     timeout = dt.timedelta(seconds=settings.heartbeat_timeout_s if older_than_s is None else older_than_s)
     reaped = Reaped()
-    to_send: list[tuple[str, JobKind]] = []
+    to_send: list[tuple[str, JobKind, int]] = []
     with db.read() as session:
         stale = [(job.id, job) for job in jobs.stale_running_jobs(session, timeout)]
         started = jobs.database_started_at(session) if older_than_s is None else None
@@ -59,12 +59,12 @@ def reap_stale_jobs(
             uow.commit()
         if outcome == "requeued":
             reaped.requeued.append(job_id)
-            to_send.append((job_id, JobKind(job.kind)))
+            to_send.append((job_id, JobKind(job.kind), job.priority or 0))
         elif outcome == "failed":
             reaped.failed.append(job_id)
-    for job_id, kind in to_send:
+    for job_id, kind, priority in to_send:
         try:
-            queue.send_job(job_id, kind)
+            queue.send_job(job_id, kind, priority=priority)
         except QueueUnavailable:
             # Queued with no task would wait forever: put it back as stale-running; the next pass retries.
             with db.transaction() as session:
@@ -107,11 +107,11 @@ def resend_stranded(
     if pending is None:
         return []
     resent = []
-    for job_id, kind in candidates:
+    for job_id, kind, priority in candidates:
         if job_id in pending:
             continue
         try:
-            queue.send_job(job_id, JobKind(kind))
+            queue.send_job(job_id, JobKind(kind), priority=priority)
         except QueueUnavailable:
             break
         resent.append(job_id)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from celery import Celery
 from kombu import Exchange, Queue
 
+from core.fair_share import MAX_PRIORITY
 from core.models import JobKind
 from core.settings import Settings
 
@@ -26,6 +27,10 @@ TASK_DISPATCH_WEBHOOKS = "consingan.dispatch_webhooks"
 # Periodic housekeeping (Celery beat), routed to the light webhooks queue: never behind a GPU job.
 TASK_REAP_STALE_JOBS = "consingan.reap_stale_jobs"
 TASK_CLEANUP = "consingan.cleanup"
+# kombu's Redis transport keeps one list per priority step and pops the lowest step first; one step per
+# fair-share priority (core.fair_share), so a priority is never rounded into a neighbour's step.
+PRIORITY_STEPS = list(range(MAX_PRIORITY + 1))
+PRIORITY_SEP = "\x06\x16"  # kombu's separator between a queue's name and its priority step
 
 
 class QueueUnavailable(RuntimeError):
@@ -33,7 +38,10 @@ class QueueUnavailable(RuntimeError):
 
 
 class JobQueue(Protocol):
-    def send_job(self, job_id: str, kind: JobKind) -> None: ...
+    def send_job(self, job_id: str, kind: JobKind, priority: int = 0) -> None:
+        """`priority`: the job's fair-share priority (core.fair_share); 0 is served first."""
+        ...
+
     def send_webhook(self, delivery_id: str) -> None: ...
     def check(self) -> None:
         """Raise if the broker cannot be reached (readiness probe)."""
@@ -64,6 +72,7 @@ def configure_celery(app: Celery, settings: Settings) -> None:
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,
             "socket_connect_timeout": settings.broker_connect_timeout_s,
+            "priority_steps": PRIORITY_STEPS,
         },
         broker_connection_timeout=settings.broker_connect_timeout_s,
         broker_connection_retry_on_startup=True,
@@ -77,15 +86,31 @@ class CeleryQueue:
         self.app = Celery("consingan-producer", set_as_current=False)
         configure_celery(self.app, settings)
 
-    def _send(self, name: str, arg: str, queue: str) -> None:
+    def _send(self, name: str, arg: str, queue: str, priority: int = 0) -> None:
         try:
-            self.app.send_task(name, args=[arg], queue=queue, retry=True, retry_policy={"max_retries": 3})
+            self.app.send_task(
+                name,
+                args=[arg],
+                queue=queue,
+                priority=priority,
+                retry=True,
+                retry_policy={"max_retries": 3},
+            )
         except Exception as e:  # kombu raises several types for an unreachable broker
             raise QueueUnavailable(f"could not send {name}: {e}") from e
 
-    def send_job(self, job_id: str, kind: JobKind) -> None:
-        self._send(TASK_FOR_KIND[kind], job_id, self.settings.gpu_queue)
-        log.info("job sent", extra={"job_id": job_id, "kind": kind.value, "queue": self.settings.gpu_queue})
+    def send_job(self, job_id: str, kind: JobKind, priority: int = 0) -> None:
+        priority = max(0, min(priority, MAX_PRIORITY))
+        self._send(TASK_FOR_KIND[kind], job_id, self.settings.gpu_queue, priority)
+        log.info(
+            "job sent",
+            extra={
+                "job_id": job_id,
+                "kind": kind.value,
+                "queue": self.settings.gpu_queue,
+                "priority": priority,
+            },
+        )
 
     def send_webhook(self, delivery_id: str) -> None:
         self._send(TASK_DELIVER_WEBHOOK, delivery_id, self.settings.webhooks_queue)
@@ -105,7 +130,11 @@ class CeleryQueue:
 
         client = redis.Redis.from_url(self.settings.broker_url, socket_timeout=5)
         try:
-            ids = {_job_id_of(raw) for raw in client.lrange(self.settings.gpu_queue, 0, -1)}
+            ids = {
+                _job_id_of(raw)
+                for name in priority_lists(self.settings.gpu_queue)
+                for raw in client.lrange(name, 0, -1)
+            }
             fresh: list[Any] = list(
                 client.zrangebyscore("unacked_index", time.time() - reserved_within_s, "+inf")
             )
@@ -118,6 +147,11 @@ class CeleryQueue:
             client.close()
         ids.discard(None)
         return {i for i in ids if i}
+
+
+def priority_lists(queue: str) -> list[str]:
+    """The Redis lists kombu keeps a queue's messages in, one per priority step, served first to last."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
 
 
 def _job_id_of(raw: bytes | str) -> str | None:
@@ -136,7 +170,7 @@ def _job_id_of(raw: bytes | str) -> str | None:
 class EmbeddedQueue:
     """Sends nothing: the embedded worker finds queued jobs and due webhooks in the database."""
 
-    def send_job(self, job_id: str, kind: JobKind) -> None:
+    def send_job(self, job_id: str, kind: JobKind, priority: int = 0) -> None:
         log.info("job queued for the embedded worker", extra={"job_id": job_id, "kind": kind.value})
 
     def send_webhook(self, delivery_id: str) -> None:

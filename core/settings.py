@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     max_image_side: int = Field(8192, description="largest accepted width or height")
     min_image_side: int = Field(16, description="smallest accepted width or height")
     prefer_wait_max_s: float = Field(60.0, description="cap of `Prefer: wait=N`")
+    wait_poll_interval_s: float = Field(
+        0.25,
+        description="how often `Prefer: wait` and an event stream re-read a job when no notification channel "
+        "is live (SQLite with the worker in another process, or the listener reconnecting)",
+    )
+    wait_recheck_interval_s: float = Field(
+        5.0,
+        description="with a live notification channel (Postgres LISTEN), the safety re-read of a waited-on job",
+    )
+    sse_heartbeat_s: float = Field(
+        15.0, description="an event stream sends a comment line this often, so proxies keep it open"
+    )
     idempotency_ttl_s: int = Field(24 * 3600, description="how long an Idempotency-Key is remembered")
     max_queued_jobs_per_owner: int = Field(
         20, description="unfinished (queued or running) jobs one owner may have; more get 429 + Retry-After"

@@ -46,9 +46,9 @@ class UnitOfWork:
     def __init__(self, db: Database, queue: JobQueue) -> None:
         self.db, self.queue = db, queue
         self.session: Session = db.new_session()
-        self._flushed_jobs: list[tuple[str, JobKind]] = []
+        self._flushed_jobs: list[tuple[str, JobKind, int]] = []  # id, kind, priority
         self._flushed_deliveries: list[str] = []
-        self._committed_jobs: list[tuple[str, JobKind]] = []
+        self._committed_jobs: list[tuple[str, JobKind, int]] = []
         self._committed_deliveries: list[str] = []
         self._cleanups: list[Callable[[], Any]] = []
         event.listen(self.session, "after_flush", self._collect)
@@ -104,9 +104,9 @@ class UnitOfWork:
                 self.queue.send_webhook(delivery_id)
         failed: list[str] = []
         cause: Exception | None = None
-        for job_id, kind in jobs:
+        for job_id, kind, priority in jobs:
             try:
-                self.queue.send_job(job_id, kind)
+                self.queue.send_job(job_id, kind, priority=priority)
             except QueueUnavailable as e:
                 failed.append(job_id)
                 cause = e
@@ -118,7 +118,7 @@ class UnitOfWork:
         # after_flush still sees the flushed objects as new (SQLAlchemy's documented pre-flush view)
         for row in session.new:
             if isinstance(row, Job):
-                self._flushed_jobs.append((row.id, JobKind(row.kind)))
+                self._flushed_jobs.append((row.id, JobKind(row.kind), row.priority or 0))
             elif isinstance(row, WebhookDelivery):
                 self._flushed_deliveries.append(row.id)
 

@@ -178,9 +178,13 @@ class RecordingQueue:
 
     jobs: list[tuple[str, str]] = field(default_factory=list)
     webhooks: list[str] = field(default_factory=list)
+    priorities: dict[str, int] = field(
+        default_factory=dict
+    )  # job id -> the fair-share priority it was sent with
 
-    def send_job(self, job_id: str, kind: Any) -> None:
+    def send_job(self, job_id: str, kind: Any, priority: int = 0) -> None:
         self.jobs.append((job_id, str(kind.value if hasattr(kind, "value") else kind)))
+        self.priorities[job_id] = priority
 
     def send_webhook(self, delivery_id: str) -> None:
         self.webhooks.append(delivery_id)

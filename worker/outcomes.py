@@ -133,7 +133,7 @@ def give_back(ctx: WorkerContext, job: Job, error: BaseException) -> JobState:
     state = current_state(ctx, job.id)
     if state == JobState.QUEUED:
         try:
-            ctx.queue.send_job(job.id, JobKind(job.kind))
+            ctx.queue.send_job(job.id, JobKind(job.kind), priority=job.priority or 0)
         except QueueUnavailable:  # queued without a message: re-sent when a worker reconnects to the broker
             log.warning("could not re-send a given-back job", extra={"job_id": job.id})
     return state

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api.contract import download_responses, problem_responses
 from api.deps import CurrentOwner, JobDep, ServicesDep, SessionDep
 from api.downloads import download
+from api.event_stream import MEDIA_TYPE, job_events, wants_stream
 from api.render import event_read, job_read
 from api.schemas import JobEventRead, JobRead, Page
 from core import service
@@ -55,8 +57,38 @@ def get_job(request: Request, job: JobDep, session: SessionDep, services: Servic
     return job_read(session, services.storage, job, str(request.base_url))
 
 
+def _event_cursor(value: str | None, loc: list[str]) -> int | None:
+    after_id = None if value is None else int(value)
+    if after_id is not None and after_id > MAX_EVENT_ID:
+        message = "not a cursor of this job's events"
+        raise InvalidParameter(f"{'.'.join(loc)}: {message}", errors=[{"loc": loc, "msg": message}])
+    return after_id
+
+
 @router.get(
-    "/{job_id}/events", response_model=Page[JobEventRead], summary="The job's event log, oldest first"
+    "/{job_id}/events",
+    response_model=Page[JobEventRead],
+    summary="The job's event log, oldest first; live as Server-Sent Events with `Accept: text/event-stream`",
+    description="With `Accept: text/event-stream` the answer is a stream (docs/events.md): each event of the "
+    "log after the cursor as `id: <event id>`, `event: <type>`, `data: <the event's JSON, as in a page>`; "
+    "`event: job` with the job's JSON (state, progress, queue position) whenever the job changed; a "
+    "`: heartbeat` comment line every few seconds. It ends after the terminal event (`succeeded`, `failed`, "
+    "`canceled`). Resume with `Last-Event-ID` (the last `id:` seen, the same cursor as `after`). Errors "
+    "before the stream starts (401, 404, 422) are problem+json.",
+    # The stream is described in a vendor extension, not as a second 200 media type: typed clients
+    # (openapi-typescript, openapi-python-client) would otherwise type every page as `Page | string`.
+    openapi_extra={
+        "x-event-stream": {
+            "media_type": MEDIA_TYPE,
+            "request": "Accept: text/event-stream; optional Last-Event-ID",
+            "messages": {
+                "<event type>": "id = the event's id (the cursor), data = a JobEventRead",
+                "job": "no id, data = a JobRead (state, progress, queue_position) whenever the job changed",
+            },
+            "ends_after": ["succeeded", "failed", "canceled"],
+            "example": 'id: 42\nevent: stage_done\ndata: {"id":42,"type":"stage_done",...}\n\n',
+        },
+    },
 )
 def list_job_events(
     request: Request,
@@ -68,13 +100,29 @@ def list_job_events(
         str | None,
         Query(pattern=EVENT_CURSOR, description="`next_cursor` of the previous page", examples=["42"]),
     ] = None,
-) -> Page[JobEventRead]:
-    after_id = None if after is None else int(after)
-    if after_id is not None and after_id > MAX_EVENT_ID:
-        message = "not a cursor of this job's events"
-        raise InvalidParameter(
-            f"query.after: {message}", errors=[{"loc": ["query", "after"], "msg": message}]
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=EVENT_CURSOR,
+            description="event stream only: resume after this event id (wins over `after`)",
+            examples=["42"],
+        ),
+    ] = None,
+) -> Page[JobEventRead] | StreamingResponse:
+    after_id = _event_cursor(after, ["query", "after"])
+    if wants_stream(request.headers.get("accept")):
+        resume = _event_cursor(last_event_id, ["header", "Last-Event-ID"])
+        stream = job_events(
+            services,
+            request.app.state.job_watch,
+            job.id,
+            after_id if resume is None else resume,
+            str(request.base_url),
         )
+        # no-cache: never stored; X-Accel-Buffering: nginx passes each event on at once
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream, media_type=MEDIA_TYPE, headers=headers)
     events, cursor = service.list_job_events(session, job, limit, after_id)
     base_url = str(request.base_url)
     return Page[JobEventRead](

@@ -12,7 +12,7 @@ from api.contract import creating_responses, download_responses, problem_respons
 from api.creating import IdempotencyKey, Prefer, create, require_queue_room
 from api.deps import CurrentOwner, ModelDep, ServicesDep, SessionDep
 from api.downloads import download
-from api.render import model_read
+from api.render import model_queue_position, model_read
 from api.schemas import ModelCreate, ModelRead, Page
 from api.uploads import MULTIPART, multipart_with, read_image, refuse_repeated_fields
 from core import service, vocabulary, webhooks
@@ -90,15 +90,28 @@ def list_models(
     base_url = str(request.base_url)
     return Page[ModelRead](
         data=[
-            model_read(m, services.storage, base_url, services.settings.max_sr_output_pixels) for m in models
+            model_read(
+                m,
+                services.storage,
+                base_url,
+                services.settings.max_sr_output_pixels,
+                model_queue_position(session, m),
+            )
+            for m in models
         ],
         next_cursor=cursor,
     )
 
 
 @router.get("/{model_id}", response_model=ModelRead, summary="A model: state, progress, timings, links")
-def get_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
-    return model_read(model, services.storage, str(request.base_url), services.settings.max_sr_output_pixels)
+def get_model(request: Request, model: ModelDep, services: ServicesDep, session: SessionDep) -> ModelRead:
+    return model_read(
+        model,
+        services.storage,
+        str(request.base_url),
+        services.settings.max_sr_output_pixels,
+        model_queue_position(session, model),
+    )
 
 
 @router.delete("/{model_id}", status_code=204, summary="Delete a model, its jobs, samples and stored objects")
@@ -113,12 +126,14 @@ def delete_model(model: ModelDep, services: ServicesDep) -> Response:
     summary="Cancel the training",
     responses=problem_responses(409, notes={409: "the training already ended"}),
 )
-def cancel_model(request: Request, model: ModelDep, services: ServicesDep) -> ModelRead:
+def cancel_model(request: Request, model: ModelDep, services: ServicesDep, session: SessionDep) -> ModelRead:
+    canceled = service.cancel_model(services, model)
     return model_read(
-        service.cancel_model(services, model),
+        canceled,
         services.storage,
         str(request.base_url),
         services.settings.max_sr_output_pixels,
+        model_queue_position(session, canceled),
     )
 
 

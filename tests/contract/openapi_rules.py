@@ -163,11 +163,16 @@ def _form_violations(document: dict[str, Any], where: str, operation: dict[str, 
     return found
 
 
+# Headers whose standard spelling is not plain capitalization (the HTML standard's SSE reconnect header).
+STANDARD_SPELLINGS = frozenset({"Last-Event-ID"})
+
+
 def _parameter_violations(where: str, operation: dict[str, Any]) -> list[str]:
     found = []
     for parameter in operation.get("parameters", []):
         name, place = parameter["name"], parameter.get("in")
-        if place == "header" and name != "-".join(part.capitalize() for part in name.split("-")):
+        capitalized = "-".join(part.capitalize() for part in name.split("-"))
+        if place == "header" and name != capitalized and name not in STANDARD_SPELLINGS:
             found.append(f"{where}: header parameter {name!r} is not spelt as HTTP spells it")
         if place == "query" and name == "after" and not _is_string_or_null(parameter.get("schema", {})):
             found.append(f"{where}: the `after` cursor must be a string, as `next_cursor` is")

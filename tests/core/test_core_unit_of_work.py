@@ -71,7 +71,7 @@ def test_webhooks_of_a_state_change_are_sent_right_after_its_commit(db: Any, cal
 
 
 class DownQueue(RecordingQueue):
-    def send_job(self, job_id: str, kind: Any) -> None:
+    def send_job(self, job_id: str, kind: Any, priority: int = 0) -> None:
         raise QueueUnavailable("broker down")
 
 

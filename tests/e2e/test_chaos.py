@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
 from core.models import DeliveryState, Job, JobEvent, Sample, WebhookDelivery
-from core.queue import CeleryQueue
+from core.queue import CeleryQueue, priority_lists
 from tests.service_fixtures import RUN_ID, cancel_leftover_jobs, scene_image, settings_env
 
 pytestmark = pytest.mark.e2e
@@ -112,7 +112,7 @@ def _forget_unacked(redis_url: str, queue: str) -> None:
         if routing_key == queue:
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)
-    client.delete(queue, f"_kombu.binding.{queue}")
+    client.delete(*priority_lists(queue), f"_kombu.binding.{queue}")
 
 
 def test_kill_minus_nine_the_worker_repeatedly(

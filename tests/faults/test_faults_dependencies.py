@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from core.ids import new_id
 from core.models import DeliveryState, Job, JobEvent, Model, Sample, WebhookDelivery
-from core.queue import CeleryQueue
+from core.queue import CeleryQueue, priority_lists
 from tests.faults.harness import (
     ApiServer,
     PrivatePostgres,
@@ -383,13 +383,15 @@ def test_postgres_stopped(env: Env, receiver: Any) -> None:
     with env.client(key) as client:
         model_ids = submit(client, JOBS, receiver.url)
         wait_until_running(env, model_ids)
-        waiting = broker.llen(env.settings.gpu_queue)
+        # one Redis list per fair-share priority step (core.queue.priority_lists)
+        lists = priority_lists(env.settings.gpu_queue)
+        waiting = sum(broker.llen(name) for name in lists)
         with outage(lambda: env.pg.stop("immediate"), env.pg.start, OUTAGE_S):
             assert_unavailable(client.get("/v1/models"))
             check_readyz(client, "database")
             time.sleep(max(0.0, OUTAGE_S - 2))
             # The worker does not drain the queue while it cannot claim: at most the one it holds is taken.
-            assert broker.llen(env.settings.gpu_queue) >= waiting - 1
+            assert sum(broker.llen(name) for name in lists) >= waiting - 1
         back = utc_now()
         # The first request after the restart succeeds (no stale pooled connection), and so does the next
         # one on the same keep-alive connection.

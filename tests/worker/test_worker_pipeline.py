@@ -165,7 +165,7 @@ class ThreadQueue(RecordingQueue):
         super().__init__()
         self.ctx = ctx
 
-    def send_job(self, job_id: str, kind: Any) -> None:
+    def send_job(self, job_id: str, kind: Any, priority: int = 0) -> None:
         super().send_job(job_id, kind)
         threading.Thread(target=run_job, args=(self.ctx, job_id), daemon=True).start()
 

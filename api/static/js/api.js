@@ -160,3 +160,85 @@ export function poll(path, onUpdate, intervalMs = 1000) {
     },
   };
 }
+
+// Follows a job's Server-Sent Events (GET /v1/jobs/{id}/events with Accept: text/event-stream) until its
+// terminal event. EventSource cannot send the Authorization header, so this reads a fetch() stream. A dropped
+// stream is resumed with Last-Event-ID (nothing missed, nothing twice); a 503 is waited out as its
+// Retry-After says. onMessage sees {id, event, data}: the log's events (with an id) and `job` snapshots.
+// `done` resolves "ended" after the terminal event, "unavailable" when streaming does not work here (the
+// caller polls instead), or null once stop() was called; a 401/404 rejects it with the ApiError.
+const STREAM_FAILURES_BEFORE_POLLING = 3;
+
+export function followEvents(path, onMessage) {
+  const controller = new AbortController();
+  let stopped = false;
+  let finish = null;
+  const done = new Promise((resolve, reject) => {
+    finish = resolve;
+    let lastEventId = null;
+    let failures = 0;
+    let retryMs = 2000;
+    const connect = async () => {
+      if (stopped) return;
+      let terminal = false;
+      try {
+        const headers = { Accept: "text/event-stream" };
+        if (lastEventId !== null) headers["Last-Event-ID"] = String(lastEventId);
+        const response = await fetch(path, { headers: headersFor(path, headers), signal: controller.signal });
+        if (!response.ok) {
+          const error = new ApiError(await problemFrom(response), retryAfterOf(response));
+          if (error.status === 503) return setTimeout(connect, 1000 * (error.retryAfterS ?? UNAVAILABLE_WAIT_S));
+          return reject(error);
+        }
+        if (!response.body || !(response.headers.get("content-type") || "").startsWith("text/event-stream")) {
+          return resolve("unavailable");
+        }
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        let message = {};
+        for (;;) {
+          const { value, done: ended } = await reader.read();
+          if (ended) break;
+          buffer += value;
+          const lines = buffer.split(/\r\n|\r|\n/);
+          buffer = lines.pop();
+          for (const line of lines) {
+            if (line === "") {
+              if (message.data !== undefined) {
+                if (message.id !== undefined) lastEventId = message.id;
+                failures = 0;
+                if (message.id !== undefined && FINAL_STATES.has(message.event)) terminal = true;
+                onMessage(message);
+              }
+              message = {};
+            } else if (!line.startsWith(":")) {
+              const colon = line.indexOf(":");
+              const field = colon < 0 ? line : line.slice(0, colon);
+              const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+              if (field === "data") message.data = message.data === undefined ? value : `${message.data}\n${value}`;
+              else if (field === "id" || field === "event") message[field] = value;
+              else if (field === "retry" && Number.isFinite(Number(value))) retryMs = Number(value);
+            }
+          }
+        }
+      } catch (error) {
+        if (stopped) return;
+        if (error instanceof ApiError) return reject(error);
+      }
+      if (stopped) return;
+      if (terminal) return resolve("ended");
+      failures += 1;
+      if (failures >= STREAM_FAILURES_BEFORE_POLLING) return resolve("unavailable");
+      setTimeout(connect, retryMs);
+    };
+    connect();
+  });
+  return {
+    done,
+    stop() {
+      stopped = true;
+      controller.abort();
+      finish(null);
+    },
+  };
+}

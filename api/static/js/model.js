@@ -1,7 +1,8 @@
-// One model: its training live (GET /v1/models/{id} every second, stage previews from the training job's
-// `stage_done` events), then its gallery, drawing more (sample jobs), animations, download and delete.
+// One model: its training live (the training job's Server-Sent Events: state, progress and queue position
+// as they change, a stage preview at each `stage_done`; GET /v1/models/{id} every second where streaming
+// fails), then its gallery, drawing more (sample jobs), animations, download and delete.
 
-import { ApiError, FINAL_STATES, displayURL, getJSON, poll, postJSON, query, remove } from "./api.js";
+import { ApiError, FINAL_STATES, displayURL, followEvents, getJSON, poll, postJSON, query, remove } from "./api.js";
 import { bytes, clearError, clearErrors, duration, el, fromTemplate, ref, saveAs, shortId, showError, showProblemInForm, stateBadge, when } from "./ui.js";
 
 const HARMONIZING_MODES = new Set(["harmonization", "editing"]);
@@ -98,7 +99,10 @@ export function renderModel(view, modelId, context) {
     progressText.classList.toggle("error-text", model.state === "failed");
     if (model.state === "queued") {
       bar.removeAttribute("value"); // indeterminate
-      progressText.textContent = "Queued: waiting for a worker…";
+      const ahead = model.queue_position;
+      if (ahead === null || ahead === undefined) progressText.textContent = "Queued: waiting for a worker…";
+      else if (ahead === 0) progressText.textContent = "Queued: next in line, waiting for a worker…";
+      else progressText.textContent = `Queued: ${ahead} ${ahead === 1 ? "job" : "jobs"} ahead of yours`;
     } else if (model.state === "running" && p) {
       bar.value = p.percent;
       const parts = [`Stage ${p.stage + 1} of ${p.num_stages}`, `iteration ${p.iteration} of ${p.iters_per_stage}`, `${p.percent.toFixed(1)}%`];
@@ -164,7 +168,36 @@ export function renderModel(view, modelId, context) {
     show(model.input_url).then((shown) => (img.src = shown)).catch(() => tile.remove());
   }
 
+  // The training job's snapshot (an SSE `job` message) onto the model this view shows.
+  const FOLLOWED_FIELDS = ["state", "progress", "queue_position", "error", "cancel_requested", "started_at", "finished_at", "duration_s"];
+
   function follow() {
+    if (!model.train_job_id || typeof TextDecoderStream === "undefined") return followByPolling();
+    const follower = followEvents(`/v1/jobs/${model.train_job_id}/events`, (message) => {
+      if (left) return;
+      const body = JSON.parse(message.data);
+      if (message.event === "job") {
+        const changed = body.state !== model.state;
+        for (const name of FOLLOWED_FIELDS) model[name] = body[name];
+        renderHead();
+        renderProgress();
+        if (changed) context.refreshModels();
+      } else if (message.id !== undefined) {
+        if (lastEventId === null || body.id > lastEventId) lastEventId = body.id;
+        if (body.type === "stage_done" && body.links.preview) addStageTile(body.data.stage, body.links.preview, false);
+      }
+    });
+    pollers.push(follower);
+    follower.done
+      .then((how) => {
+        // Ended: one last read of the model (its links, the final facts), through the poller, which also
+        // waits out a 503. Streaming unavailable here: the poller follows the whole training instead.
+        if (how && !left) followByPolling();
+      })
+      .catch((error) => fail(modelError, error, "The training could not be followed."));
+  }
+
+  function followByPolling() {
     const poller = poll(base, (current) => {
       const changed = !model || current.state !== model.state;
       model = current;

@@ -220,7 +220,11 @@ class AnimationCreate(BaseModel):
     alpha: float = Field(0.1, ge=0, le=1, description="pull of the walk back to the training image")
     beta: float = Field(0.9, ge=0, le=1, description="momentum of the walk (0.8-0.95 in the paper)")
     start_stage: int = StartStage
-    format: v.AnimationFormat = Field("gif", description="gif (256 colours a frame) or webp (lossless)")
+    format: v.AnimationFormat = Field(
+        "gif",
+        description="gif (256 colours a frame), webp (lossless) or mp4 (H.264, yuv420p; an odd side is "
+        "padded by one pixel repeating the last row/column)",
+    )
     seed: int | None = Seed
 
 

@@ -22,7 +22,10 @@ from core.infra import STORAGE, StillUnavailable, retry_unavailable
 from core.settings import Settings
 from core.vocabulary import JOB_FILE_NAMES
 
-KEY_PATTERN = re.compile(r"^(models|jobs)/[a-z]{2,4}_[0-9a-f]{28}(/[a-z0-9_]+)*/?[a-z0-9_]*(\.[a-z]{2,12})?$")
+# an extension may hold a digit after its first letter: .mp4
+KEY_PATTERN = re.compile(
+    r"^(models|jobs)/[a-z]{2,4}_[0-9a-f]{28}(/[a-z0-9_]+)*/?[a-z0-9_]*(\.[a-z][a-z0-9]{1,11})?$"
+)
 CHUNK_BYTES = 1024 * 1024
 T = TypeVar("T")
 log = logging.getLogger(__name__)

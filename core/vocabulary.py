@@ -67,9 +67,13 @@ FINE_TUNE_ITERS_DEFAULT: Final[dict[Preset, int]] = {"paper": 500, "quick": 50}
 FINE_TUNE_ITERS_RANGE: Final = (1, 5000)
 
 # --- animation (POST /v1/models/{id}/animations) -----------------------------------------------------------
-AnimationFormat = Literal["gif", "webp"]
-ANIMATION_FORMATS: Final[tuple[AnimationFormat, ...]] = ("gif", "webp")
-ANIMATION_MEDIA_TYPES: Final[dict[AnimationFormat, str]] = {"gif": "image/gif", "webp": "image/webp"}
+AnimationFormat = Literal["gif", "webp", "mp4"]
+ANIMATION_FORMATS: Final[tuple[AnimationFormat, ...]] = ("gif", "webp", "mp4")
+ANIMATION_MEDIA_TYPES: Final[dict[AnimationFormat, str]] = {
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "mp4": "video/mp4",  # H.264 in MP4, yuv420p, sides padded to even; encoded by the worker (PyAV)
+}
 ANIMATION_FRAMES_RANGE: Final = (2, 500)
 ANIMATION_FPS_RANGE: Final = (1.0, 50.0)
 # frames x pixels per frame: 100 frames of a 250 x 167 model is 4.2 M; a 1024-px model gets ~40 frames

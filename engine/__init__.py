@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from engine import checkpoint
     from engine.fast import CapturedSampler, FastOptions
     from engine.harmonization import fine_tune, harmonize
-    from engine.image import frames_to_animation, frames_to_gif, grid, load_image, to_png_bytes
+    from engine.image import (
+        animation_size,
+        frames_to_animation,
+        frames_to_gif,
+        grid,
+        load_image,
+        to_png_bytes,
+    )
     from engine.model import TrainedModel
     from engine.noise import make_rng
     from engine.paint import PALETTE_SIZE, kmeans_palette, model_palette, paint_to_image, quantize_to_palette
@@ -44,6 +51,7 @@ _HOME = {
     "FastOptions": "engine.fast",
     "fine_tune": "engine.harmonization",
     "harmonize": "engine.harmonization",
+    "animation_size": "engine.image",
     "frames_to_animation": "engine.image",
     "frames_to_gif": "engine.image",
     "grid": "engine.image",
@@ -85,6 +93,7 @@ __all__ = [
     "TrainedModel",
     "TrainingCanceled",
     "animate",
+    "animation_size",
     "checkpoint",
     "fine_tune",
     "frames_to_animation",

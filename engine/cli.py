@@ -19,7 +19,7 @@ import torch
 
 from engine import checkpoint
 from engine.harmonization import COMPOSITES, DEFAULT_COMPOSITE, fine_tune, harmonize
-from engine.image import frames_to_gif, grid, load_image, to_pil, to_png_bytes
+from engine.image import ANIMATION_FORMATS, frames_to_animation, grid, load_image, to_pil, to_png_bytes
 from engine.model import TrainedModel
 from engine.noise import make_rng
 from engine.paint import paint_to_image
@@ -210,9 +210,15 @@ def command_animate(args: argparse.Namespace) -> int:
         beta=args.beta,
         start_stage=args.start_stage,
     )
-    Path(args.out).write_bytes(frames_to_gif(frames, fps=args.fps))
+    Path(args.out).write_bytes(frames_to_animation(frames, args.fps, args.format or _format_of(args.out)))
     print(f"wrote {args.frames} frames to {args.out}", file=sys.stderr)
     return 0
+
+
+def _format_of(out: str) -> str:
+    """The animation format an output name asks for: walk.mp4 -> mp4; anything unknown -> gif."""
+    suffix = Path(out).suffix.lower().lstrip(".")
+    return suffix if suffix in ANIMATION_FORMATS else "gif"
 
 
 def command_harmonize(args: argparse.Namespace) -> int:
@@ -354,9 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     sampler.add_argument("--out", help="folder for the PNGs (default: MODEL_DIR/samples)")
     sampler.set_defaults(run=command_sample)
 
-    animator = commands.add_parser("animate", help="render a looping GIF of a random walk")
+    animator = commands.add_parser("animate", help="render a looping GIF, WebP or MP4 of a random walk")
     animator.add_argument("model_dir")
-    animator.add_argument("--out", required=True)
+    animator.add_argument("--out", required=True, help="walk.gif, walk.webp or walk.mp4")
+    animator.add_argument(
+        "--format",
+        choices=ANIMATION_FORMATS,
+        help="gif, webp or mp4 (default: from --out's suffix, else gif)",
+    )
     animator.add_argument("--frames", type=int, default=100)
     animator.add_argument("--fps", type=float, default=10.0)
     animator.add_argument("--alpha", type=float, default=0.1)

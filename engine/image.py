@@ -1,4 +1,4 @@
-"""Image bytes in and out: decode an upload to a tensor, encode tensors as PNG, grids and GIFs.
+"""Image bytes in and out: decode an upload to a tensor, encode tensors as PNG, grids and animations.
 
 Transparent pixels are composited on white (what a viewer shows; the original's channel slice would keep
 whatever colour hides under alpha 0). Grayscale and palette images become RGB; EXIF orientation is applied.
@@ -94,7 +94,15 @@ def grid(images: torch.Tensor, columns: int = 4, gap: int = 2) -> torch.Tensor:
     return canvas
 
 
-ANIMATION_FORMATS = ("gif", "webp")
+ANIMATION_FORMATS = ("gif", "webp", "mp4")
+
+
+def animation_size(height: int, width: int, fmt: str) -> tuple[int, int]:
+    """(height, width) of the frames an animation of [F, 3, height, width] frames holds: an MP4's sides are
+    rounded up to even (yuv420p stores colour at half resolution), a GIF's or WebP's are as drawn."""
+    if fmt == "mp4":
+        return height + height % 2, width + width % 2
+    return height, width
 
 
 def frames_to_gif(frames: torch.Tensor, fps: float = 10.0) -> bytes:
@@ -103,11 +111,18 @@ def frames_to_gif(frames: torch.Tensor, fps: float = 10.0) -> bytes:
 
 
 def frames_to_animation(frames: torch.Tensor, fps: float = 10.0, fmt: str = "gif") -> bytes:
-    """[F, 3, H, W] in [-1, 1] -> an endlessly looping GIF (256 colours a frame) or lossless WebP.
+    """[F, 3, H, W] in [-1, 1] -> an endlessly looping GIF (256 colours a frame), lossless WebP, or an MP4
+    (H.264, yuv420p, odd sides padded by one pixel: engine.video).
 
     GIF stores frame times in hundredths of a second, and viewers slow anything under 20 ms down."""
     if fmt not in ANIMATION_FORMATS:
         raise ValueError(f"format must be one of {', '.join(ANIMATION_FORMATS)}, not {fmt!r}")
+    if fmt == "mp4":
+        from engine.video import (
+            frames_to_mp4,
+        )  # PyAV loads FFmpeg's libraries: only when a video is asked for
+
+        return frames_to_mp4(frames, fps)
     pictures = [to_pil(frame) for frame in frames]
     buffer = io.BytesIO()
     options: dict[str, object] = {"lossless": True} if fmt == "webp" else {}

@@ -1,5 +1,5 @@
 """Animations: `POST /v1/models/{id}/animations` renders a random walk around the training image (an `animate`
-job); the finished job's `result.url` is the GIF or WebP."""
+job); the finished job's `result.url` is the GIF, WebP or MP4."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def test_frames_times_pixels_is_capped_with_the_allowed_count(
         ({"frames": vocabulary.ANIMATION_FRAMES_RANGE[1] + 1}, "frames"),
         ({"fps": 0}, "fps"),
         ({"alpha": 1.5}, "alpha"),
-        ({"format": "mp4"}, "format"),
+        ({"format": "mov"}, "format"),
         ({"start_stage": 4}, "start_stage"),  # the model has 4 stages
         ({"framez": 3}, "framez"),
     ],

@@ -19,7 +19,7 @@ from api.app import create_app
 client = TestClient(create_app())
 assert client.get("/healthz").status_code == 200
 assert client.get("/openapi.json").status_code == 200
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "numpy", "safetensors", "worker", "torchvision"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "numpy", "safetensors", "worker", "torchvision", "av"))
 heavy += sorted(m for m in sys.modules if m.startswith("engine.") and not m.startswith("engine.spec"))
 assert "engine.spec" in sys.modules  # core checks requests with the engine's own rules
 print("HEAVY=" + ",".join(heavy))

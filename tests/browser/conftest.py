@@ -6,8 +6,9 @@ is Debian's chromium (`apt-get install chromium`; Playwright's own browser downl
 our machines), driven by Playwright through `executable_path`. Without chromium or Playwright the tests are
 skipped with the reason; with CI=true they fail.
 
-Screenshots go to `$CONSINGAN_SCREENSHOTS` when it is set (`docs/screenshots` regenerates the docs site's), else
-to a temp folder.
+Screenshots go to `$CONSINGAN_SCREENSHOTS` when it is set (an artifacts folder to look at), else to a temp
+folder; never to docs/screenshots: the docs' come from a model of a real photo (bench/screenshots.py), and
+these tests' tiny models would overwrite them with blurry blobs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pytest
 
 from tests.service_fixtures import unavailable
 
+README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -167,5 +169,10 @@ def page(browser: Any, stack: Stack) -> Iterator[Any]:
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = os.environ.get("CONSINGAN_SCREENSHOTS")
     path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    if path.resolve() == README_SCREENSHOTS:
+        pytest.fail(
+            "CONSINGAN_SCREENSHOTS points at docs/screenshots: the README's screenshots come from "
+            "bench/screenshots.py (a real photo); point it at an artifacts folder instead"
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,4 +1,4 @@
-"""The `animate` job: a random walk around the model's reconstruction, rendered as a looping GIF or WebP."""
+"""The `animate` job: a random walk around the model's reconstruction, rendered as a looping GIF or WebP, or an MP4."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
         return outcomes.fail(ctx, job, str(e))
     stored = Stored()
     store_job_file(ctx, job, ANIMATION_FILES[fmt], data, stored)
-    height, width = frames.shape[-2:]
+    height, width = engine.animation_size(
+        int(frames.shape[-2]), int(frames.shape[-1]), fmt
+    )  # the file's frames
     result = {
         "attempt": job.attempts,
         "files": stored.files,

@@ -93,6 +93,7 @@ function onUnauthorized(error) {
 
 const modelList = document.getElementById("model-list");
 const modelListEmpty = document.getElementById("model-list-empty");
+const examples = document.getElementById("examples"); // what a model does, shown until the first one exists
 const modelListMore = document.getElementById("model-list-more");
 const modelListError = document.getElementById("model-list-error");
 let modelCursor = null;
@@ -106,6 +107,7 @@ async function refreshModels(append = false) {
     modelCursor = page.next_cursor;
     modelListMore.hidden = !modelCursor;
     modelListEmpty.hidden = modelList.children.length > 0;
+    examples.hidden = modelList.children.length > 0;
     markCurrent();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return onUnauthorized(error);

@@ -386,7 +386,8 @@ export function renderModel(view, modelId, context) {
   fps.min = vocabulary.limits.animation_fps.min;
   fps.max = vocabulary.limits.animation_fps.max;
   const format = ref(root, "format");
-  for (const name of vocabulary.animation_formats) format.append(new Option(name.toUpperCase(), name));
+  const formatNames = { gif: "GIF", webp: "WebP (lossless)", mp4: "MP4 (H.264 video, smallest)" };
+  for (const name of vocabulary.animation_formats) format.append(new Option(formatNames[name] || name.toUpperCase(), name));
 
   async function loadAnimations() {
     try {
@@ -405,7 +406,11 @@ export function renderModel(view, modelId, context) {
       tile.append(el("p", { class: job.state === "failed" ? "error-text" : "hint" }, `${params}: ${job.state}${job.error ? `: ${job.error}` : ""}`));
       return tile;
     }
-    const img = el("img", { alt: `Animation: ${params}`, width: job.result.width, height: job.result.height });
+    // an MP4 plays in a muted, looping <video> (MP4 has no loop flag of its own); GIF and WebP are images
+    const img = job.params.format === "mp4"
+      ? el("video", { "aria-label": `Animation: ${params}`, width: job.result.width, height: job.result.height, loop: true, autoplay: true, playsinline: true })
+      : el("img", { alt: `Animation: ${params}`, width: job.result.width, height: job.result.height });
+    if (img.tagName === "VIDEO") img.muted = true; // autoplay needs the property; the attribute counts only at parse time
     show(job.result.url).then((url) => (img.src = url)).catch((error) => fail(ref(root, "animate-error"), error, "An animation could not be loaded."));
     const download = el("button", { type: "button", class: "secondary small", "aria-label": `Download animation ${shortId(job.id)}` }, "Download");
     const file = job.result.files[0];

@@ -93,7 +93,17 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts 413s too
     app.include_router(health.router)
-    routers = (models, samples, harmonizations, paintings, animations, super_resolutions, jobs, vocabulary, estimates)
+    routers = (
+        models,
+        samples,
+        harmonizations,
+        paintings,
+        animations,
+        super_resolutions,
+        jobs,
+        vocabulary,
+        estimates,
+    )
     for module in routers:
         app.include_router(module.router)
     page.mount(app)

@@ -1,7 +1,7 @@
 """iteration_speeds: seconds per iteration the workers measured per stage size and device (estimates)
 
 Revision ID: e5f1a2b3c4d6
-Revises: e5f1a7c3b9d2
+Revises: e2b7c5a1d403
 Create Date: 2026-12-03 09:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e5f1a2b3c4d6"
-down_revision: str | None = "e5f1a7c3b9d2"
+down_revision: str | None = "e2b7c5a1d403"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -156,6 +156,8 @@ def test_a_replaced_sr_head_is_never_served_from_the_cache(
     db: Any, storage: Any, settings: Any, long_ctx: WorkerContext, warm: WorkerContext, owner: Caller
 ) -> None:
     model = train(db, storage, settings, long_ctx, owner.owner_id, sr_factor=2.0, sr_iters=2)
+    (head_job,) = model_of(db, model.id).sr_head_jobs  # the head trains as its own job, after the model
+    assert run_job(long_ctx, head_job.id) == JobState.SUCCEEDED, error_of(db, head_job.id)
 
     def enlarge() -> dict[str, Any]:
         current = model_of(db, model.id)
@@ -172,7 +174,7 @@ def test_a_replaced_sr_head_is_never_served_from_the_cache(
     assert old_facts is not None and first["noise_amp"] == pytest.approx(old_facts["noise_amp"])
     # a new head in its place, trained longer (other weights, another noise amplitude)
     head_params = {"factor": 2.0, "iterations": 6, "replace": True, "seed": 9}
-    job = submit_job(db, storage, settings, JobKind.TRAIN_SR_HEAD, owner.owner_id, head_params, model=model)
+    job = submit_job(db, storage, settings, JobKind.TRAIN_SR_HEAD, owner.owner_id, head_params, model=model_of(db, model.id))
     assert run_job(long_ctx, job.id) == JobState.SUCCEEDED, error_of(db, job.id)
     new_facts = model_of(db, model.id).sr_head
     assert new_facts is not None and new_facts["sha256"] != old_facts["sha256"]

@@ -108,7 +108,9 @@ def test_a_model_with_sr_factor_succeeds_before_its_head_which_trains_as_its_own
     assert done.progress is not None and done.progress["iters_per_stage"] == 4
     assert done.progress["percent"] == pytest.approx(100.0)
     with db.read() as session:
-        types = list(session.scalars(select(JobEvent.type).where(JobEvent.job_id == head_job.id)))
+        types = list(
+            session.scalars(select(JobEvent.type).where(JobEvent.job_id == head_job.id).order_by(JobEvent.id))
+        )
     assert types[:2] == ["queued", "started"] and types[-1] == "succeeded"
     assert "progress" in types  # milestones, as a training reports them
 

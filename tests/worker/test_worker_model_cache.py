@@ -174,7 +174,15 @@ def test_a_replaced_sr_head_is_never_served_from_the_cache(
     assert old_facts is not None and first["noise_amp"] == pytest.approx(old_facts["noise_amp"])
     # a new head in its place, trained longer (other weights, another noise amplitude)
     head_params = {"factor": 2.0, "iterations": 6, "replace": True, "seed": 9}
-    job = submit_job(db, storage, settings, JobKind.TRAIN_SR_HEAD, owner.owner_id, head_params, model=model_of(db, model.id))
+    job = submit_job(
+        db,
+        storage,
+        settings,
+        JobKind.TRAIN_SR_HEAD,
+        owner.owner_id,
+        head_params,
+        model=model_of(db, model.id),
+    )
     assert run_job(long_ctx, job.id) == JobState.SUCCEEDED, error_of(db, job.id)
     new_facts = model_of(db, model.id).sr_head
     assert new_facts is not None and new_facts["sha256"] != old_facts["sha256"]

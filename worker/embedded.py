@@ -84,7 +84,14 @@ PR_SET_PDEATHSIG = 1
 
 
 def start_api(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {"CONSINGAN_LOG_FORMAT": "text", **os.environ, "CONSINGAN_QUEUE_MODE": "embedded"}
+    # SQLite has no LISTEN: a waiting request re-reads its job. One row on this machine's disk costs well under
+    # a millisecond, so the embedded API re-reads 20 times a second (an environment setting still wins).
+    env = {
+        "CONSINGAN_LOG_FORMAT": "text",
+        "CONSINGAN_WAIT_POLL_INTERVAL_S": "0.05",
+        **os.environ,
+        "CONSINGAN_QUEUE_MODE": "embedded",
+    }
     command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
     command += ["--host", settings.host, "--port", str(settings.port), "--log-level", "warning"]
     return subprocess.Popen(command, env=env, preexec_fn=_parent_death_signal())

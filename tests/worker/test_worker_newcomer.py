@@ -165,7 +165,9 @@ def test_cancel_keeping_the_trained_stages_ends_with_a_smaller_usable_model(
     assert storage.get(model.checkpoint_key) == storage.get(stage_key(model.id, kept - 1))
     assert outbox(db, train.id) == ["model.succeeded"]
     with db.read() as session:
-        messages = list(session.scalars(select(JobEvent.message).where(JobEvent.job_id == train.id)))
+        messages = list(
+            session.scalars(select(JobEvent.message).where(JobEvent.job_id == train.id).order_by(JobEvent.id))
+        )
         previews = session.scalars(select(Sample).where(Sample.model_id == model.id)).all()
     assert messages[-1] == f"canceled after {kept} of 3 stages; the model keeps the {kept} trained"
     top_h, top_w = partial.stage_shapes[kept - 1]

@@ -357,7 +357,11 @@ def test_each_finished_stage_stores_a_preview_and_announces_it(
     model_id = trained.model.id
     with db.read() as session:
         model = session.get_one(Model, model_id)
-        query = select(JobEvent).where(JobEvent.job_id == trained.job_id, JobEvent.type == "stage_done")
+        query = (
+            select(JobEvent)
+            .where(JobEvent.job_id == trained.job_id, JobEvent.type == "stage_done")
+            .order_by(JobEvent.id)
+        )
         events = list(session.scalars(query))
     first = engine.TrainConfig.from_dict(model.train_config or {})
     sizes = stage_sizes(model.image_height, model.image_width, first)

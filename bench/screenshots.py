@@ -296,7 +296,13 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     page.wait_for_timeout(1500)
     page.screenshot(path=shots / "samples-1.5x.png", full_page=True)
 
-    # --- enlarge x4 with the model's head ---
+    # --- enlarge x4 with the model's head: it trains as a job of its own after the model (and, on one worker,
+    # after the harmonization model queued before it) ---
+    head = service.api("GET", f"/v1/models/{model_id}").json()["sr_head_training"]
+    log(f"waiting for the enlargement head (job {head['job_id']})")
+    service.wait(f"/v1/jobs/{head['job_id']}")
+    page.reload()
+    page.locator("#sr-factor").wait_for(state="visible", timeout=120_000)
     page.fill("#sr-factor", "4")
     page.click("button:has-text('Enlarge')")
     page.locator("[data-ref=enlargements] .tile img[src]").first.wait_for(timeout=300_000)

@@ -17,20 +17,12 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.models import Job, JobKind, JobState
+from core.models import Job, JobState
 
 # Redis keeps one list per step: 10 steps cover an owner's typical backlog (the per-owner cap of unfinished
 # jobs is 20 by default); beyond the cap an owner's jobs are simply FIFO among themselves.
 MAX_PRIORITY = 9
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
-DEFAULT_LANE = "gpu"
-
-
-def lane_of(kind: JobKind, params: dict[str, object] | None = None) -> str:
-    """The lane (Celery queue role) a job of this kind waits in. One queue today: every kind shares the GPU
-    lane. Where lanes split (long vs interactive work), this returns the kind's lane from the vocabulary, and
-    fairness, priorities and queue positions stay within each lane."""
-    return DEFAULT_LANE
 
 
 def priority_for(session: Session, owner_id: str, lane: str) -> int:

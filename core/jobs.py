@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core import fair_share, notify, webhooks
 from core.ids import new_id
 from core.models import Job, JobEvent, JobEventType, JobKind, JobState, Model, utcnow
-from core.vocabulary import KIND_LANES, PARAM_DEPENDENT_LANE_KINDS, Lane, lane_of
+from core.vocabulary import Lane, as_lane, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ def add_event(
 
 
 def lane_of_job(job: Job) -> Lane:
-    """The lane this job runs in (the rule is `core.vocabulary.lane_of`)."""
-    return lane_of(job.kind, job.params)
+    """The lane this job waits and runs in: decided by `core.vocabulary.lane_of` when it was created and stored
+    on the row, where fair share (`core.fair_share`) and the embedded runner's poll read it."""
+    return as_lane(job.lane)
 
 
 def new_job_id() -> str:
@@ -50,7 +51,7 @@ def create_job(
 ) -> Job:
     """Insert a queued job (flushed, not committed). Its task is sent after the commit by the unit of work,
     with the fair-share priority computed here (`core.fair_share`)."""
-    lane = fair_share.lane_of(kind, params)
+    lane = lane_of(kind.value, params)
     job = Job(
         id=job_id or new_job_id(),
         owner_id=model.owner_id,
@@ -120,22 +121,12 @@ def counted_attempts(job: Job) -> int:
 
 def next_queued_job_id(session: Session, lane: Lane | None = None) -> str | None:
     """The queued job to start next, of one lane when given, in the fair-share order a broker would serve it
-    (the embedded worker's poll); claiming it can still lose a race. The kinds are filtered in SQL; a kind
-    whose lane depends on its params is checked here."""
-    query = select(Job.id, Job.kind, Job.params).where(Job.state == JobState.QUEUED.value)
+    (the embedded worker's poll); claiming it can still lose a race."""
+    query = select(Job.id).where(Job.state == JobState.QUEUED.value)
     if lane is not None:
-        kinds = {
-            kind for kind, its_lane in KIND_LANES.items() if its_lane == lane
-        } | PARAM_DEPENDENT_LANE_KINDS
-        if lane == "long":  # a kind the vocabulary does not list runs in the long lane
-            query = query.where(Job.kind.not_in([k for k, its in KIND_LANES.items() if its != lane]))
-        else:
-            query = query.where(Job.kind.in_(kinds))
-    query = query.order_by(*fair_share.claim_order())
-    for row in session.execute(query.execution_options(yield_per=50)):
-        if lane is None or lane_of(row.kind, row.params) == lane:
-            return str(row.id)
-    return None
+        query = query.where(Job.lane == lane)
+    job_id = session.scalar(query.order_by(*fair_share.claim_order()).limit(1))
+    return None if job_id is None else str(job_id)
 
 
 def record_progress(
@@ -392,11 +383,9 @@ def queued_jobs(
     cutoff = utcnow() - older_than
     since = func.coalesce(Job.heartbeat_at, Job.created_at)
     query = (
-        select(Job.id, Job.kind, Job.params, Job.priority)
+        select(Job.id, Job.kind, Job.lane, Job.priority)
         .where(Job.state == JobState.QUEUED.value, since < cutoff)
         .order_by(Job.created_at)
         .limit(limit)
     )
-    return [
-        (row.id, row.kind, lane_of(row.kind, row.params), row.priority or 0) for row in session.execute(query)
-    ]
+    return [(row.id, row.kind, as_lane(row.lane), row.priority or 0) for row in session.execute(query)]

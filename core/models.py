@@ -184,9 +184,10 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    # the queue it waits in (core.fair_share.lane_of) and its fair-share priority there: the owner's unfinished
-    # jobs in that lane when it was queued, capped; its task message carries it (0 is served first)
-    lane: Mapped[str] = mapped_column(String(20), default="gpu", server_default="gpu")
+    # the lane it waits in ("long" or "interactive", core.vocabulary.lane_of, decided when it is created) and its
+    # fair-share priority there: the owner's unfinished jobs in that lane when it was queued, capped; its task
+    # message carries it (0 is served first)
+    lane: Mapped[str] = mapped_column(String(20), server_default="long")
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (

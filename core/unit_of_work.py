@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.models import Job, JobKind, WebhookDelivery
 from core.queue import JobQueue, QueueUnavailable
-from core.vocabulary import Lane, lane_of
+from core.vocabulary import Lane, as_lane
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class UnitOfWork:
         # after_flush still sees the flushed objects as new (SQLAlchemy's documented pre-flush view)
         for row in session.new:
             if isinstance(row, Job):
-                lane = lane_of(row.kind, row.params)
+                lane = as_lane(row.lane)
                 self._flushed_jobs.append((row.id, JobKind(row.kind), lane, row.priority or 0))
             elif isinstance(row, WebhookDelivery):
                 self._flushed_deliveries.append(row.id)

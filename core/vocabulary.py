@@ -9,7 +9,7 @@ engine's where a request must stay cheap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 # --- the engine's words: imported from engine.spec, never written again here ------------------------------
 from engine.spec import (
@@ -144,6 +144,13 @@ KIND_LANES: Final[dict[str, Lane]] = {
     # "harmonize": its `fine_tune` field decides (below)
 }
 PARAM_DEPENDENT_LANE_KINDS: Final = frozenset({"harmonize"})
+
+
+def as_lane(value: str) -> Lane:
+    """A lane read back from storage (`jobs.lane`)."""
+    if value not in LANES:
+        raise ValueError(f"a job's lane is one of {LANES}, not {value!r}")
+    return cast(Lane, value)
 
 
 def lane_of(kind: str, params: Mapping[str, Any] | None) -> Lane:

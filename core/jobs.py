@@ -283,8 +283,11 @@ def request_cancel(session: Session, job: Job, keep_trained_stages: bool = False
     """A queued job is canceled at once; a running one gets the flag its training loop polls.
     `keep_trained_stages` (a running training with a finished stage): the worker stops and the model succeeds
     with the stages trained so far instead of being discarded; the caller checked there is one. It is
-    never applied to a queued job, which is discarded. Returns False when the job already ended."""
-    if _finish(session, job, JobState.QUEUED, JobState.CANCELED, "canceled before it started"):
+    only ever flags a running job: a queued one (say, re-queued by the reaper since the caller looked) has no
+    worker holding its stages, and discarding it is not what was asked. Returns False when nothing changed."""
+    if not keep_trained_stages and _finish(
+        session, job, JobState.QUEUED, JobState.CANCELED, "canceled before it started"
+    ):
         return True
     values: dict[str, Any] = {"cancel_requested": True}
     if keep_trained_stages:

@@ -120,16 +120,23 @@ def cancel_job(services: Services, job: Job, keep_trained_stages: bool = False) 
     """A queued job is canceled at once (its webhook sent right after the commit); a running one is flagged
     and its worker stops within seconds. Returns the job as it is now. `keep_trained_stages`: see
     `cancel_model`."""
-    if job.state == JobState.CANCELED or (job.cancel_requested and not keep_trained_stages):
-        return job
+    if job.state == JobState.CANCELED or (
+        job.cancel_requested and (job.keep_trained_stages or not keep_trained_stages)
+    ):
+        return job  # asked again: the same answer
     if job.state in FINAL_STATES:
         raise Conflict(f"the job already {job.state}; there is nothing to cancel", state=job.state)
+    if job.cancel_requested:
+        # the worker may already have read the plain cancel and be discarding the training
+        raise Conflict("a cancel that discards the training was already requested", state=job.state)
     if keep_trained_stages:
         _require_a_stage_to_keep(job)
     with UnitOfWork(services.db, services.queue) as uow:
         changed = jobs.request_cancel(uow.session, job, keep_trained_stages)
         uow.commit()
         fresh = uow.session.get_one(Job, job.id, populate_existing=True)
+    if not changed and keep_trained_stages and fresh.state == JobState.QUEUED:
+        _require_a_stage_to_keep(fresh)  # re-queued since it was read: nothing runs to keep stages from
     if not changed and fresh.state != JobState.CANCELED:
         raise Conflict(f"the job already {fresh.state}; there is nothing to cancel", state=fresh.state)
     return fresh

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import jobs
+from core import jobs, service
+from core.errors import NothingToKeep
 from core.models import Job, JobKind, JobState, Model
+from core.services import Services
 from core.storage import checkpoint_key
-from tests.service_fixtures import scene_image
+from tests.service_fixtures import RecordingQueue, scene_image
 
 PROBLEM = "https://consingan.dev/problems/"
 
@@ -155,3 +157,40 @@ def test_a_partial_model_gets_no_head(client: Any, caller: Any, db: Any) -> None
     assert response.status_code == 409 and "complete pyramid" in response.json()["detail"]
     sample = client.post(f"/v1/models/{model_id}/samples", headers=caller.headers, json={"start_stage": 2})
     assert sample.status_code == 422 and "2 stages" in sample.json()["detail"]
+
+
+def test_keep_on_a_training_requeued_since_it_was_read_discards_nothing(
+    client: Any, caller: Any, db: Any, settings: Any, storage: Any
+) -> None:
+    # The caller saw it running with a finished stage; the reaper re-queued it before the cancel landed.
+    model_id = new_model(client, caller)["id"]
+    set_running(db, model_id, stages_done=2)
+    seen_running = train_job(db, model_id)
+    with db.transaction() as session:
+        session.get_one(Job, seen_running.id).state = JobState.QUEUED.value
+    services = Services(settings, db, storage, RecordingQueue())
+    with pytest.raises(NothingToKeep, match="waits in the queue to resume"):
+        service.cancel_job(services, seen_running, keep_trained_stages=True)
+    job = train_job(db, model_id)
+    assert job.state == JobState.QUEUED and not job.cancel_requested and not job.keep_trained_stages
+
+
+def test_keep_after_a_plain_cancel_is_a_409_and_the_same_keep_again_is_answered_alike(
+    client: Any, caller: Any, db: Any
+) -> None:
+    discarded = new_model(client, caller)["id"]
+    set_running(db, discarded, stages_done=2)
+    assert cancel(client, caller, discarded).status_code == 200
+    # the worker may already be discarding it: a keep now would promise what it cannot
+    response = cancel(client, caller, discarded, json={"keep_trained_stages": True})
+    assert response.status_code == 409, response.text
+    assert "already requested" in response.json()["detail"]
+    assert not train_job(db, discarded).keep_trained_stages
+
+    kept = new_model(client, caller)["id"]
+    set_running(db, kept, stages_done=2)
+    for _ in range(2):
+        response = cancel(client, caller, kept, json={"keep_trained_stages": True})
+        assert response.status_code == 200 and response.json()["cancel_requested"] is True
+    assert cancel(client, caller, kept).status_code == 200  # a plain cancel after a keep: still keeping
+    assert train_job(db, kept).keep_trained_stages

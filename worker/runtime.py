@@ -137,7 +137,7 @@ class SpeedRecorder:
     """Sees every progress report of a planned training and, at the end of each phase (a stage, the head),
     records the seconds per iteration it took (`core.estimates.record_speed`): from the previous phase's end
     (so a stage's snapshot and preview count), or for the first phase this attempt trains, from its first
-    report. A database that is away loses the measurement, never the training."""
+    report. A write that fails (the database away, or any other error) loses the measurement, never the training."""
 
     def __init__(self, ctx: WorkerContext, plan: estimates.TrainingPlan) -> None:
         self.ctx, self.plan = ctx, plan
@@ -168,10 +168,11 @@ class SpeedRecorder:
                     iterations=iterations,
                     seconds=seconds,
                 )
-        except Exception as e:
-            if not is_unavailable(e):
-                raise
-            log.warning("pace not recorded; database unavailable", extra={"stage": index})
+        except Exception as e:  # a measurement is never worth a training: log it and train on
+            if is_unavailable(e):
+                log.warning("pace not recorded; database unavailable", extra={"stage": index})
+            else:
+                log.exception("pace not recorded", extra={"stage": index})
 
 
 class ProgressReporter:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from sqlalchemy.orm import Session
@@ -100,26 +101,18 @@ def _keep_stages(ctx: WorkerContext, job: Job, model: Model, stages: int, device
     trained for it (a head is trained on a complete pyramid)."""
     blob = ctx.storage.get(stage_key(model.id, stages - 1))
     partial = engine.checkpoint.from_bytes(blob, device=device)
-    ctx.storage.put(checkpoint_key(model.id), blob, "application/octet-stream")
-    previews = _store_previews(ctx, job, model, partial)
     planned = partial.num_stages
     log.info(
         "training canceled; the stages trained so far are kept",
         extra={"job_id": job.id, "model_id": model.id, "stages_trained": stages, "stages_planned": planned},
     )
-
-    def point_at_checkpoint(row: Model) -> None:
-        row.checkpoint_key = checkpoint_key(model.id)
-        row.stages_trained = stages
-
-    return outcomes.commit_result(
+    return _finish_model(
         ctx,
         job,
-        owned_keys=previews.owned_keys,
-        shared_keys=[checkpoint_key(model.id)],
-        rows=previews.rows,
+        model,
+        blob,
+        partial,
         result={"stages_trained": stages, "stages_planned": planned, "kept_on_cancel": True},
-        update_model=point_at_checkpoint,
         message=f"canceled after {stages} of {planned} stages; the model keeps the {stages} trained",
     )
 
@@ -154,11 +147,7 @@ def _store_stage_preview(ctx: WorkerContext, model: Model, partial: engine.Train
     like (random noise at stage 0 is static for these models). One small image, a single generator pass:
     cheap next to a stage's training. Returns its width and height."""
     rng = engine.make_rng(int(model.params.get("seed", 0)) + STAGE_PREVIEW_SEED_OFFSET, partial.device)
-    image = (
-        _injection(partial, rng)
-        if partial.config.mode in INJECTING_MODES
-        else engine.sample(partial, n=1, rng=rng)
-    )[0].cpu()  # [3, H, W]
+    image = _preview_images(partial, 1, rng)[0]  # [3, H, W]
     key = stage_preview_key(model.id, partial.stages_done - 1)
     ctx.storage.put(key, engine.to_png_bytes(image), "image/png")
     return {"width": int(image.shape[-1]), "height": int(image.shape[-2])}
@@ -192,14 +181,28 @@ def _resume_from(ctx: WorkerContext, job: Job, model: Model, device: str) -> eng
 
 
 def _store(ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedModel) -> JobState:
-    # The checkpoint and head keys are the model's (every attempt writes the same ones): shared, never
-    # deleted on losing.
-    ctx.storage.put(checkpoint_key(model.id), engine.checkpoint.to_bytes(trained), "application/octet-stream")
+    return _finish_model(ctx, job, model, engine.checkpoint.to_bytes(trained), trained)
+
+
+def _finish_model(
+    ctx: WorkerContext,
+    job: Job,
+    model: Model,
+    blob: bytes,
+    trained: engine.TrainedModel,
+    result: dict[str, Any] | None = None,
+    message: str | None = None,
+) -> JobState:
+    """`trained` (serialized as `blob`) becomes the model's checkpoint, with its previews, and the model
+    succeeds: every stage, or those kept on a cancel. The checkpoint key is the model's (every attempt writes
+    the same one): shared, never deleted on losing. Only a complete model gets its SR head queued."""
+    ctx.storage.put(checkpoint_key(model.id), blob, "application/octet-stream")
     previews = _store_previews(ctx, job, model, trained)
+    complete = trained.is_complete
 
     def point_at_checkpoint(row: Model) -> None:
         row.checkpoint_key = checkpoint_key(model.id)
-        row.stages_trained = None  # all of them
+        row.stages_trained = None if complete else trained.stages_done  # None: all of them
 
     return outcomes.commit_result(
         ctx,
@@ -207,8 +210,10 @@ def _store(ctx: WorkerContext, job: Job, model: Model, trained: engine.TrainedMo
         owned_keys=previews.owned_keys,
         shared_keys=[checkpoint_key(model.id)],
         rows=previews.rows,
+        result=result,
         update_model=point_at_checkpoint,
-        follow_up=_queue_sr_head,
+        message=message,
+        follow_up=_queue_sr_head if complete else None,
     )
 
 
@@ -225,7 +230,7 @@ def _queue_sr_head(session: Session, row: Model) -> None:
         "iterations": row.params.get("sr_iters"),
         "replace": False,
         "seed": int(row.params.get("seed", 0)) + SR_HEAD_SEED_OFFSET,
-        "after_training": True,
+        "after_training": True,  # in the job's params as clients read them: queued by the training itself
     }
     head_job = jobs.create_job(session, row, JobKind.TRAIN_SR_HEAD, params)
     log.info("super-resolution head queued", extra={"model_id": row.id, "job_id": head_job.id})
@@ -236,13 +241,18 @@ def _store_previews(ctx: WorkerContext, job: Job, model: Model, trained: engine.
     injected at stage 0 (what a harmonization does to it); the rest are its samples, which start from an
     augmented copy of its image (`engine.sample`), as the original's do."""
     rng = engine.make_rng(int(model.params.get("seed", 0)) + 1, trained.device)
-    count = ctx.settings.preview_samples
+    return store_samples(
+        ctx, job, model, _preview_images(trained, ctx.settings.preview_samples, rng), preview=True
+    )
+
+
+def _preview_images(trained: engine.TrainedModel, count: int, rng: torch.Generator) -> torch.Tensor:
+    """`count` previews, [count, 3, H, W] on CPU: samples, or for a harmonization or editing model its own
+    image injected at stage 0 first, then samples."""
     if trained.config.mode not in INJECTING_MODES:
-        images = sample_in_batches(trained, count, rng)
-    else:
-        injected = _injection(trained, rng).cpu()
-        images = torch.cat([injected, sample_in_batches(trained, count - 1, rng)]) if count > 1 else injected
-    return store_samples(ctx, job, model, images, preview=True)
+        return sample_in_batches(trained, count, rng)
+    injected = _injection(trained, rng).cpu()
+    return torch.cat([injected, sample_in_batches(trained, count - 1, rng)]) if count > 1 else injected
 
 
 def _injection(trained: engine.TrainedModel, rng: torch.Generator) -> torch.Tensor:

@@ -53,8 +53,11 @@ def checkpoint_key(model_id: str) -> str:
     return model_prefix(model_id) + "checkpoint.safetensors"
 
 
-def sr_head_key(model_id: str) -> str:
-    return model_prefix(model_id) + "sr_head.safetensors"
+def sr_head_key(model_id: str, job_id: str, attempt: int) -> str:
+    """One attempt's head (the model's row names the live one): a replacement, or an attempt that loses its
+    commit, never overwrites the head that enlargements and warm workers' caches are reading. (Models from
+    before this kept theirs at models/{id}/sr_head.safetensors; their rows still name it.)"""
+    return model_prefix(model_id) + f"sr_heads/{_checked_id(job_id)}_{int(attempt)}.safetensors"
 
 
 def stage_key(model_id: str, stage: int) -> str:

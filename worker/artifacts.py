@@ -116,10 +116,10 @@ def sr_head_config(model: Model, factor: float | None, iterations: int | None) -
     return engine.SRConfig.preset(preset, **overrides)  # type: ignore[arg-type]
 
 
-def store_sr_head(ctx: WorkerContext, model: Model, head: engine.SRHead) -> dict[str, object]:
-    """Writes the head beside the model (a per-model key: shared by the attempts of any job that trains one)
-    and returns the facts the model's row keeps about it."""
-    key = sr_head_key(model.id)
+def store_sr_head(ctx: WorkerContext, model: Model, job: Job, head: engine.SRHead) -> dict[str, object]:
+    """Writes the head beside the model, under this attempt's own key (`core.storage.sr_head_key`), and
+    returns the facts the model's row keeps about it."""
+    key = sr_head_key(model.id, job.id, job.attempts)
     blob = engine.checkpoint.sr_head_to_bytes(head)
     ctx.storage.put(key, blob, "application/octet-stream")
     return {

@@ -37,7 +37,8 @@ def pretend_trained(db: Any, model_id: str, head: bool = True, mode: str = "gene
         session.scalars(train).one().state = JobState.SUCCEEDED.value
         model.checkpoint_key = checkpoint_key(model_id)
         model.train_config = {"mode": mode, "train_stages": 2, "max_size": 32, "min_size": 16}
-        model.sr_head = {**HEAD, "key": sr_head_key(model_id)} if head else None
+        head_key = sr_head_key(model_id, new_id("job"), 1)
+        model.sr_head = {**HEAD, "key": head_key} if head else None
 
 
 def enlarge(client: Any, caller: Any, model_id: str, **body: Any) -> Any:

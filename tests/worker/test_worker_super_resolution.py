@@ -18,6 +18,7 @@ from core.models import Job, JobEvent, JobKind, JobState, Model, Sample
 from core.results import job_file_key
 from core.storage import sr_head_key
 from tests.service_fixtures import TINY_TRAINING, Caller, RecordingQueue, scene_image, submit_job
+from worker.kinds import train_sr_head
 from worker.run import run_job
 from worker.runtime import WorkerContext
 
@@ -60,7 +61,8 @@ def test_training_with_sr_factor_stores_a_head_beside_the_model(
     with_head: Model, db: Any, storage: Any
 ) -> None:
     facts = with_head.sr_head
-    assert facts is not None and facts["key"] == sr_head_key(with_head.id)
+    (head_job,) = with_head.sr_head_jobs
+    assert facts is not None and facts["key"] == sr_head_key(with_head.id, head_job.id, 1)
     assert facts["sr_train"] == 2.0 and facts["passes"] == 3 and facts["iterations"] == 3
     head = engine.checkpoint.sr_head_from_bytes(storage.get(facts["key"]))
     assert head.sr_train == 2.0 and head.noise_amp == pytest.approx(facts["noise_amp"])
@@ -146,3 +148,40 @@ def test_a_head_trained_later_by_a_job_of_its_own(
     assert types[0] == "queued" and types[-1] == "succeeded"
     enlarged = super_resolve(db, storage, settings, trained)  # the head's own x4 by default
     assert decoded_sizes(storage, enlarged) == [(128, 108)]
+
+    # Replaced: the row names the new attempt's head, and the one it replaced is deleted.
+    again = {**head_params, "factor": 2.0, "replace": True}
+    job = submit_job(db, storage, settings, JobKind.TRAIN_SR_HEAD, owner.owner_id, again, model=trained)
+    assert run_job(ctx, job.id) == JobState.SUCCEEDED, job_of(db, job.id).error
+    replaced = model_of(db, model.id).sr_head
+    assert replaced is not None and replaced["sr_train"] == 2.0
+    assert replaced["key"] != trained.sr_head["key"] and storage.exists(replaced["key"])
+    assert not storage.exists(trained.sr_head["key"])
+
+
+def test_an_attempt_that_loses_its_commit_leaves_the_live_head_alone(
+    with_head: Model, db: Any, storage: Any, settings: Any
+) -> None:
+    live = with_head.sr_head
+    assert live is not None
+    live_bytes = storage.get(live["key"])
+    params = {"factor": 4.0, "iterations": 2, "replace": True, "seed": 9}
+    job = submit_job(
+        db, storage, settings, JobKind.TRAIN_SR_HEAD, with_head.owner_id, params, model=with_head
+    )
+    with (
+        db.transaction() as session
+    ):  # the reaper gave the job to attempt 2; this worker still runs attempt 1
+        row = session.get_one(Job, job.id)
+        row.state, row.attempts = JobState.RUNNING.value, 2
+    stale = job_of(db, job.id)
+    stale.attempts = 1
+    ctx = WorkerContext(settings, db, storage, RecordingQueue())
+    assert (
+        train_sr_head.run(ctx, stale, model_of(db, with_head.id)) == JobState.RUNNING
+    )  # lost: not committed
+    assert model_of(db, with_head.id).sr_head == live
+    assert storage.get(live["key"]) == live_bytes
+    assert not storage.exists(sr_head_key(with_head.id, job.id, 1))  # the losing attempt removed its own
+    with db.transaction() as session:
+        session.get_one(Job, job.id).state = JobState.CANCELED.value

@@ -3,13 +3,16 @@ beside the model; `super_resolve` jobs then run SinGAN's loop with it."""
 
 from __future__ import annotations
 
+import logging
+
 import engine
 from core import estimates
 from core.models import Job, JobState, Model
-from core.storage import sr_head_key
 from worker import outcomes
 from worker.artifacts import load_trained, sr_head_config, store_sr_head
 from worker.runtime import CancelCheck, WorkerContext, measured_speeds, progress_reporter
+
+log = logging.getLogger(__name__)
 
 
 def head_plan(
@@ -37,11 +40,21 @@ def run(ctx: WorkerContext, job: Job, model: Model) -> JobState:
         return outcomes.finish_canceled(ctx, job)
     except ValueError as e:
         return outcomes.fail(ctx, job, str(e))
-    facts = store_sr_head(ctx, model, head)
+    facts = store_sr_head(ctx, model, job, head)
+    replaced: list[str] = []
 
     def point_at_head(row: Model) -> None:
+        if row.sr_head and row.sr_head.get("key") != facts["key"]:
+            replaced.append(str(row.sr_head["key"]))
         row.sr_head = facts
 
-    return outcomes.commit_result(
-        ctx, job, owned_keys=[], shared_keys=[sr_head_key(model.id)], update_model=point_at_head
-    )
+    state = outcomes.commit_result(ctx, job, owned_keys=[str(facts["key"])], update_model=point_at_head)
+    if state == JobState.SUCCEEDED:
+        for key in replaced:  # the row names the new head now; a leftover would be swept with the model
+            try:
+                ctx.storage.delete(key)
+            except Exception:
+                log.warning(
+                    "replaced head not deleted", extra={"model_id": model.id, "key": key}, exc_info=True
+                )
+    return state

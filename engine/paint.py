@@ -144,7 +144,10 @@ def paint_to_image(
     device = model.device
     painting = painting.to(device)
     if quantize:
-        painting = quantize_to_palette(painting, model_palette(model, stage))
+        # at the training image's size first, as SinGAN does: clustering a 4096² upload pixel by pixel would
+        # take ~1 GB for a picture about to be shrunk to a few dozen pixels anyway
+        top = resize_image(painting, model.stage_shapes[model.stages_done - 1])
+        painting = quantize_to_palette(top, model_palette(model, stage))
     image = painting_input(model, painting, stage).expand(n, -1, -1, -1)  # [n, 3, H_k-1, W_k-1]
     rng = rng if rng is not None else make_rng(0, device)
     image = image + noise * draw(tuple(image.shape), rng).to(device)

@@ -120,7 +120,8 @@ def test_kmeans_finds_the_flat_colours_of_an_image() -> None:
 def test_a_painting_in_roughly_the_photos_colours_renders_as_one_in_its_exact_colours(
     photo_model: TrainedModel,
 ) -> None:
-    exact = shapes_painting(photo_model)  # drawn with stage 1's palette colours
+    # drawn with stage 1's palette colours, at the training image's size (where quantizing happens)
+    exact = shapes_painting(photo_model, scale=1)
     rough = (exact + 0.06).clamp(-1, 1)  # each colour a little off
     snapped = engine.paint_to_image(photo_model, rough, stage=1, quantize=True, rng=engine.make_rng(3))
     as_drawn = engine.paint_to_image(photo_model, exact, stage=1, rng=engine.make_rng(3))
@@ -146,3 +147,22 @@ def test_harmonization_models_cannot_paint(image: torch.Tensor) -> None:
     model = engine.train(image, tiny_config(mode="harmonization", iters_per_stage=2), rng=engine.make_rng(0))
     with pytest.raises(ValueError, match="harmonization model cannot paint"):
         engine.paint_to_image(model, torch.zeros(1, 3, 40, 48), stage=1)
+
+
+def test_a_large_painting_is_quantized_at_the_training_images_size(
+    photo_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an upload may be 4096² (max_image_pixels): clustering it pixel by pixel would take ~1 GB
+    seen: list[tuple[int, ...]] = []
+    original = engine.paint.quantize_to_palette
+
+    def spy(painting: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(painting.shape))
+        return original(painting, palette)
+
+    monkeypatch.setattr(engine.paint, "quantize_to_palette", spy)
+    large = torch.rand(1, 3, 900, 1200) * 2 - 1
+    out = engine.paint_to_image(photo_model, large, stage=1, quantize=True, rng=engine.make_rng(1))
+    top = photo_model.stage_shapes[photo_model.stages_done - 1]
+    assert seen == [(1, 3, *top)]
+    assert tuple(out.shape[-2:]) == tuple(top)

@@ -8,8 +8,10 @@ MP4 has no loop flag: players loop it when asked (`<video loop>`).
 
 from __future__ import annotations
 
-import io
+import math
+import tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import torch
@@ -36,21 +38,22 @@ def frames_to_mp4(frames: torch.Tensor, fps: float = 10.0) -> bytes:
     """[F, 3, H, W] in [-1, 1] -> MP4 bytes (H.264, yuv420p, sides padded to even, `fps` frames a second)."""
     if frames.dim() != 4 or frames.shape[1] != 3 or frames.shape[0] < 1:
         raise ValueError(f"expected frames [F, 3, H, W], got {tuple(frames.shape)}")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, not {fps}")
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, not {fps}")
     levels = ((pad_to_even(frames.detach().float().cpu()).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     pictures = levels.permute(0, 2, 3, 1).contiguous().numpy()  # [F, H', W', 3] RGB
-    buffer = io.BytesIO()
-    # The index (moov) ends the file: faststart would move it to the front, but that rewrites the output in a
-    # second pass FFmpeg cannot do in memory. Browsers play it once loaded or through range requests.
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream(CODEC, rate=Fraction(fps).limit_denominator(1001))
-        assert isinstance(stream, av.video.stream.VideoStream)  # what libx264 gives; tells mypy too
-        stream.height, stream.width = pictures.shape[1], pictures.shape[2]
-        stream.pix_fmt = PIXEL_FORMAT
-        stream.options = {"crf": str(CRF), "preset": "medium"}
-        for picture in pictures:
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))  # flush the encoder's delayed frames
-    return buffer.getvalue()
+    # faststart puts the index (moov) before the frames, so a player starts before the file has arrived; FFmpeg
+    # does that in a second pass that reopens the output by name, hence a temporary file instead of memory
+    with tempfile.TemporaryDirectory(prefix="consingan-mp4-") as folder:
+        path = Path(folder) / "animation.mp4"
+        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream(CODEC, rate=Fraction(fps).limit_denominator(1001))
+            assert isinstance(stream, av.video.stream.VideoStream)  # what libx264 gives; tells mypy too
+            stream.height, stream.width = pictures.shape[1], pictures.shape[2]
+            stream.pix_fmt = PIXEL_FORMAT
+            stream.options = {"crf": str(CRF), "preset": "medium"}
+            for picture in pictures:
+                frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))  # flush the encoder's delayed frames
+        return path.read_bytes()

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import training
+from core import kind_rules, training
 from core.models import IterationSpeed
 
 STAGE, SR_HEAD = "stage", "sr_head"
@@ -288,5 +288,7 @@ def estimate(
     width x height image, on the device kind that trained last (`default_device` before any did). Raises
     ValueError (the engine's words) as `core.training.pyramid` does."""
     pyramid = training.pyramid(width, height, params)
+    # the same refusals as the training's own (InvalidParameter, a 422)
+    kind_rules.check_head_request(str(pyramid.config.get("mode", "generation")), params, where="query")
     speeds = load_speeds(session, current_device(session, default_device))
     return plan_training(pyramid.config, pyramid.stage_sizes, speeds, sr_head_shape(pyramid.config, params))

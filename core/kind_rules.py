@@ -122,12 +122,7 @@ class TrainRules:
             check_image_size(image.height, image.width, config)
         except ValueError as e:
             raise InvalidImage(str(e), errors=[{"loc": ["body", "image"], "msg": str(e)}]) from e
-        if params.get("sr_factor") is not None:
-            check_sr_mode(config.mode, "sr_factor")
-        elif params.get("sr_iters") is not None:
-            raise invalid(
-                "sr_iters", "sr_iters is only used with sr_factor (which trains a super-resolution head)"
-            )
+        check_head_request(config.mode, params)
         return params
 
 
@@ -213,13 +208,23 @@ class AnimateRules:
         return params
 
 
-def check_sr_mode(mode: str, field: str) -> None:
+def check_sr_mode(mode: str, field: str, where: str = "body") -> None:
     if mode not in vocabulary.SR_MODES:
-        raise invalid(
-            field,
+        message = (
             f"a {mode} model gets no super-resolution head: heads are trained on "
-            f"{', '.join(vocabulary.SR_MODES)} models, whose samples show the scene's texture",
+            f"{', '.join(vocabulary.SR_MODES)} models, whose samples show the scene's texture"
         )
+        raise InvalidParameter(message, errors=[{"loc": [where, field], "msg": message}])
+
+
+def check_head_request(mode: str, params: Mapping[str, Any], where: str = "body") -> None:
+    """A training's `sr_factor`/`sr_iters` (a head trained after the model): the training and its estimate
+    refuse the same requests."""
+    if params.get("sr_factor") is not None:
+        check_sr_mode(mode, "sr_factor", where)
+    elif params.get("sr_iters") is not None:
+        message = "sr_iters is only used with sr_factor (which trains a super-resolution head)"
+        raise InvalidParameter(message, errors=[{"loc": [where, "sr_iters"], "msg": message}])
 
 
 class TrainSRHeadRules:

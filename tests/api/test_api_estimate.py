@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from core.estimates import SR_HEAD_DEFAULTS
+from tests.service_fixtures import scene_image
 
 
 def test_the_estimate_has_every_stage_the_head_and_a_total(client: Any, caller: Any) -> None:
@@ -40,3 +43,26 @@ def test_the_estimate_refuses_what_the_pyramid_refuses(client: Any, caller: Any)
     )
     assert unknown.status_code == 422
     assert client.get("/v1/estimate", params={"width": 100, "height": 80}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "says"),
+    [
+        ({"mode": "harmonization", "sr_factor": 4}, "sr_factor", "gets no super-resolution head"),
+        ({"mode": "editing", "sr_factor": 2}, "sr_factor", "gets no super-resolution head"),
+        ({"sr_iters": 300}, "sr_iters", "only used with sr_factor"),
+    ],
+)
+def test_the_estimate_refuses_a_head_the_training_would_refuse(
+    client: Any, caller: Any, params: dict[str, Any], field: str, says: str
+) -> None:
+    query = {"width": 100, "height": 80, "preset": "quick", **params}
+    response = client.get("/v1/estimate", params=query, headers=caller.headers)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert says in problem["detail"] and problem["errors"][0]["loc"] == ["query", field]
+    # and POST /v1/models says the same
+    files = {"image": ("scene.png", scene_image(100, 80), "image/png")}
+    data = {key: str(value) for key, value in {"preset": "quick", **params}.items()}
+    created = client.post("/v1/models", headers=caller.headers, data=data, files=files)
+    assert created.status_code == 422 and says in created.json()["detail"]

@@ -86,14 +86,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) and status != 413 else title
     headers = getattr(exc, "headers", None)
     if status == 405:
-        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        headers = {**(headers or {}), "Allow": allowed_methods(request) or (headers or {}).get("Allow", "")}
     return problem(status, slug, title, detail, request, headers=headers)
 
 
 def allowed_methods(request: Request) -> str:
     """Every method of every route on the request's path (RFC 9110: a 405 lists them all). Starlette's own
-    `Allow` names only the first route that matched the path (`POST` for `PUT /v1/models`, not `GET, POST`)."""
-    routes = request.app.routes
+    `Allow` names only the first route that matched the path (`POST` for `PUT /v1/models`, not `GET, POST`).
+    Only routes with methods count: a mount (`/static`) matches every method, and its own 405 already lists
+    what it serves."""
+    routes = [route for route in request.app.routes if getattr(route, "methods", None)]
     allowed = [
         method
         for method in HTTP_METHODS

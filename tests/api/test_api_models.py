@@ -131,6 +131,9 @@ def test_unknown_routes_and_methods_are_problems(client: Any, caller: Any) -> No
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
     wrong = client.put("/v1/models", headers=caller.headers)
     assert wrong.status_code == 405 and wrong.json()["type"].endswith("/method-not-allowed")
+    # a static file takes GET and HEAD only: the mount's own Allow, not every method the API has
+    static = client.post("/static/app.css")
+    assert static.status_code == 405 and static.headers["allow"] == "GET, HEAD"
 
 
 def test_unknown_webhook_event_is_a_validation_problem(client: Any, caller: Any) -> None:

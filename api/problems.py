@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from core.errors import ServiceError
 from core.infra import error_roots, unavailable_dependency
@@ -93,9 +93,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def allowed_methods(request: Request) -> str:
     """Every method of every route on the request's path (RFC 9110: a 405 lists them all). Starlette's own
     `Allow` names only the first route that matched the path (`POST` for `PUT /v1/models`, not `GET, POST`).
-    Only routes with methods count: a mount (`/static`) matches every method, and its own 405 already lists
-    what it serves."""
-    routes = [route for route in request.app.routes if getattr(route, "methods", None)]
+    Mounts do not count: one (`/static`) matches every method, and its own 405 already lists what it serves."""
+    routes = [route for route in request.app.routes if not isinstance(route, Mount)]
     allowed = [
         method
         for method in HTTP_METHODS

@@ -34,13 +34,12 @@ from sqlalchemy.orm import Session
 
 from core import kind_rules, training
 from core.models import IterationSpeed
+from engine.spec import SRConfig, head_preset
 
 STAGE, SR_HEAD = "stage", "sr_head"
 BASE_CHANNELS = 64
 RECENT = 60  # measurements per device and phase in a fit: the newest (a machine's load changes)
 PRIOR_WEIGHT = 3.0  # the (scaled) prior's shape counts as this many measurements
-# The quick preset's head (engine/sr/config.py `SRConfig.preset`): iterations and channels by model preset.
-SR_HEAD_DEFAULTS: dict[str, tuple[int, int]] = {"paper": (2000, 64), "quick": (600, 32)}
 ETA_CONFIDENCE_S = 30.0  # predicted seconds of work after which the observed pace weighs as much as the model
 
 
@@ -209,8 +208,10 @@ def sr_head_shape(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple
     """(iterations, channels) of the head a train request asks for, or None without `sr_factor`."""
     if params.get("sr_factor") is None:
         return None
-    iterations, channels = SR_HEAD_DEFAULTS.get(str(params.get("preset", "paper")), SR_HEAD_DEFAULTS["paper"])
-    return int(params.get("sr_iters") or iterations), channels
+    head = SRConfig.preset(
+        head_preset(str(params.get("preset", "paper")))
+    )  # the engine's, as the worker trains
+    return int(params.get("sr_iters") or head.iterations), head.channels
 
 
 def plan_training(

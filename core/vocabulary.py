@@ -30,11 +30,14 @@ from engine.spec import (
     SR_FACTOR_DEFAULT,
     SR_FACTOR_MAX,
     SR_FACTOR_MIN,
+    SR_ITERATIONS_RANGE,
     SR_MODES,
     TRAIN_STAGES_RANGE,
     Composite,
     Mode,
     Preset,
+    SRConfig,
+    head_preset,
 )
 
 # --- training (POST /v1/models) ----------------------------------------------------------------------------
@@ -82,9 +85,11 @@ ANIMATION_MAX_FRAME_PIXELS: Final = 40_000_000
 # --- super-resolution (SR heads, POST /v1/models/{id}/super-resolutions) ------------------------------------
 SR_MAX_OUTPUT_SIDE: Final = MAX_OUTPUT_SIDE
 SR_MAX_OUTPUT_PIXELS: Final = MAX_OUTPUT_PIXELS  # 2048², the default of the setting max_sr_output_pixels
-SR_HEAD_ITERS_RANGE: Final = (1, 20000)
-# a head's training iterations by the model's preset (engine.SRConfig.preset; held to it by a worker test)
-SR_HEAD_ITERS_DEFAULT: Final[dict[Preset, int]] = {"paper": 2000, "quick": 600}
+SR_HEAD_ITERS_RANGE: Final = SR_ITERATIONS_RANGE
+# a head's training iterations by the model's preset: the engine's (engine.spec.SRConfig.preset)
+SR_HEAD_ITERS_DEFAULT: Final[dict[Preset, int]] = {
+    preset: SRConfig.preset(head_preset(preset)).iterations for preset in PRESETS
+}
 SR_VARIANTS_MAX: Final = 4  # `n` of one request: independent noise draws of the same enlargement
 SR_NOISE_SCALE_RANGE: Final = (0.0, 2.0)  # 0: deterministic; 1: the head's trained amplitude
 SRSource = Literal["training_image"]

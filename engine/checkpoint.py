@@ -23,7 +23,7 @@ from safetensors.torch import save as save_tensors
 from engine.model import TrainedModel
 from engine.networks import Discriminator, Generator
 from engine.spec.config import TrainConfig
-from engine.sr.config import SRConfig
+from engine.spec.srconfig import SRConfig
 from engine.sr.head import SRHead, SRNet
 
 FORMAT = "consingan-checkpoint"

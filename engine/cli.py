@@ -25,9 +25,9 @@ from engine.noise import make_rng
 from engine.paint import paint_to_image
 from engine.sampling import animate, reconstruct, sample
 from engine.spec.config import MODES, PRESETS, TrainConfig
+from engine.spec.srconfig import SRPreset
 from engine.spec.srmath import SR_FACTOR_DEFAULT, sr_schedule
 from engine.sr import SR_PRESETS, SRConfig, super_resolve, train_sr_head
-from engine.sr.config import SRPreset
 from engine.training import Progress, train
 
 CHECKPOINT = "model.safetensors"

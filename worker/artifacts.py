@@ -16,6 +16,7 @@ from core.models import Job, Model, Sample, utcnow
 from core.service import new_sample_id
 from core.storage import job_output_key, sample_key, sr_head_key
 from core.vocabulary import MEDIA_TYPES, SAMPLE_BATCH, SR_FACTOR_DEFAULT
+from engine.spec import head_preset
 from worker.model_cache import CacheKey, sr_head_version, trained_version
 from worker.runtime import WorkerContext
 
@@ -103,17 +104,15 @@ def store_job_file(ctx: WorkerContext, job: Job, name: str, data: bytes, stored:
 
 # --- super-resolution heads -----------------------------------------------------------------------------------
 
-SR_HEAD_PRESET_FOR = {"paper": "paper", "quick": "quick"}  # a model's training preset -> its head's preset
-
 
 def sr_head_config(model: Model, factor: float | None, iterations: int | None) -> engine.SRConfig:
     """The head's config for this model: the preset matching the model's (a quick model gets a quick head),
     trained for `factor` (SinGAN's default x4) and, when given, `iterations`."""
-    preset = SR_HEAD_PRESET_FOR.get(str(model.params.get("preset", "paper")), "paper")
+    preset = head_preset(str(model.params.get("preset", "paper")))
     overrides: dict[str, object] = {"sr_train": float(factor or SR_FACTOR_DEFAULT)}
     if iterations:
         overrides["iterations"] = int(iterations)
-    return engine.SRConfig.preset(preset, **overrides)  # type: ignore[arg-type]
+    return engine.SRConfig.preset(preset, **overrides)  # type: ignore[arg-type]  # overrides: checked at run time
 
 
 def store_sr_head(ctx: WorkerContext, model: Model, job: Job, head: engine.SRHead) -> dict[str, object]:

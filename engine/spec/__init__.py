@@ -7,7 +7,8 @@ them from:
   paper's defaults and the mode and preset overrides, and `request_config` (a request's fields -> config);
 - `geometry`: the pyramid's stage sizes and `check_image_size` ("will this image train?");
 - `srmath`: SinGAN's super-resolution schedule, output sizes and request limits;
-- `paint`: which models can paint, the stages, draws and palette size of paint-to-image.
+- `paint`: which models can paint, the stages, draws and palette size of paint-to-image;
+- `srconfig`: the SR head's training config and presets (`SRConfig`), and the head preset of a model's.
 
 The service's core imports these (and nothing else of the engine), so the API refuses exactly what a worker
 would fail on, without loading torch. `import engine.spec` stays light because `engine/__init__.py` imports
@@ -40,6 +41,7 @@ from engine.spec.paint import (
     PAINT_STAGE_MIN,
     PALETTE_SIZE,
 )
+from engine.spec.srconfig import SR_ITERATIONS_RANGE, SR_PRESETS, SRConfig, SRPreset, head_preset
 from engine.spec.srmath import (
     MAX_OUTPUT_PIXELS,
     MAX_OUTPUT_SIDE,
@@ -73,14 +75,19 @@ __all__ = [
     "SR_FACTOR_DEFAULT",
     "SR_FACTOR_MAX",
     "SR_FACTOR_MIN",
+    "SR_ITERATIONS_RANGE",
     "SR_MODES",
+    "SR_PRESETS",
     "TRAIN_STAGES_RANGE",
     "Composite",
     "Mode",
     "Preset",
+    "SRConfig",
     "SRMode",
+    "SRPreset",
     "TrainConfig",
     "check_image_size",
+    "head_preset",
     "request_config",
     "sr_max_factor",
     "sr_output_size",

@@ -34,7 +34,7 @@ Decisions (measurements in docs/superres.md):
   truncates); the result is clamped to [-1, 1] only at the end, as SinGAN clips only when saving.
 """
 
-from engine.sr.config import SR_PRESETS, SRConfig
+from engine.spec.srconfig import SR_PRESETS, SRConfig
 from engine.sr.head import SRHead, SRNet
 from engine.sr.inference import super_resolve
 from engine.sr.training import train_sr_head

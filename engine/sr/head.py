@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.networks import init_weights
+from engine.spec.srconfig import SRConfig
 from engine.spec.srmath import sr_schedule
-from engine.sr.config import SRConfig
 
 KERNEL_SIZE = 3
 

@@ -21,8 +21,8 @@ from engine.model import TrainedModel
 from engine.networks import Discriminator
 from engine.noise import draw, draw_inputs, make_rng
 from engine.sampling import generate
+from engine.spec.srconfig import SRConfig
 from engine.spec.srmath import SR_MODES, sr_schedule
-from engine.sr.config import SRConfig
 from engine.sr.head import SRHead, SRNet
 from engine.steps import critic_loss
 from engine.training import Progress, ProgressCallback, StopCheck, TrainingCanceled

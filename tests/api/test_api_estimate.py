@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.estimates import SR_HEAD_DEFAULTS
+from engine.spec import SRConfig
 from tests.service_fixtures import scene_image
 
 
@@ -25,7 +25,7 @@ def test_the_estimate_has_every_stage_the_head_and_a_total(client: Any, caller: 
     assert abs(body["total_s"] - sum(s["seconds"] for s in body["stages"])) < 0.5
     with_head = client.get("/v1/estimate", params={**query, "sr_factor": 4}, headers=caller.headers).json()
     assert (
-        with_head["sr_head"]["iterations"] == SR_HEAD_DEFAULTS["quick"][0]
+        with_head["sr_head"]["iterations"] == SRConfig.preset("quick").iterations
         and with_head["sr_head"]["seconds"] > 0
     )
     assert with_head["total_s"] > body["total_s"]

@@ -87,12 +87,13 @@ def test_the_super_resolution_head_records_its_pace_too(
     assert 0 < head.iterations <= 24
 
 
-def test_the_heads_iterations_and_width_the_estimate_assumes_are_the_engines() -> None:
-    """core.estimates.SR_HEAD_DEFAULTS (core cannot import the engine's SRConfig, which is not in engine.spec)."""
-    import engine
-    from core.estimates import SR_HEAD_DEFAULTS
-    from worker.artifacts import SR_HEAD_PRESET_FOR
+@pytest.mark.parametrize("preset", ["paper", "quick"])
+@pytest.mark.parametrize("sr_iters", [None, 37])
+def test_the_head_the_estimate_plans_is_the_head_the_worker_trains(preset: str, sr_iters: int | None) -> None:
+    from core.estimates import sr_head_shape
+    from core.models import Model
+    from worker.artifacts import sr_head_config
 
-    for preset, (iterations, channels) in SR_HEAD_DEFAULTS.items():
-        config = engine.SRConfig.preset(SR_HEAD_PRESET_FOR[preset])  # type: ignore[arg-type]
-        assert (config.iterations, config.channels) == (iterations, channels), preset
+    params = {"preset": preset, "sr_factor": 4.0, "sr_iters": sr_iters}
+    trained = sr_head_config(Model(params=params), 4.0, sr_iters)
+    assert sr_head_shape({}, params) == (trained.iterations, trained.channels)

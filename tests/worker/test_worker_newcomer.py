@@ -254,10 +254,11 @@ def test_a_harmonization_model_previews_its_own_image_injected(
     assert (png_pixels(storage.get(first.key)) - png_pixels(expected)).abs().max() <= 1
 
 
-def test_the_head_iterations_the_page_announces_are_the_engines() -> None:
+def test_the_head_iterations_the_page_announces_are_those_the_worker_trains() -> None:
+    from core.models import Model
     from core.vocabulary import PRESETS, SR_HEAD_ITERS_DEFAULT
-    from worker.artifacts import SR_HEAD_PRESET_FOR
+    from worker.artifacts import sr_head_config
 
     for preset in PRESETS:
-        head = engine.SRConfig.preset(SR_HEAD_PRESET_FOR[preset])  # type: ignore[arg-type]
+        head = sr_head_config(Model(params={"preset": preset}), 4.0, None)
         assert SR_HEAD_ITERS_DEFAULT[preset] == head.iterations

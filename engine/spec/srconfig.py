@@ -1,7 +1,8 @@
 """The SR head's training configuration: one frozen dataclass, SinGAN's finest-scale numbers as defaults.
 
 `SRConfig.preset(name)` follows `TrainConfig.preset`: `paper` = SinGAN's numbers with our default width,
-`quick` = a CPU preview that fits the quick ConSinGAN preset, `tiny` = the CPU test's head.
+`quick` = a CPU preview that fits the quick ConSinGAN preset, `tiny` = the CPU test's head. Plain Python (in
+`engine.spec`): the service's core reads a head's iterations and width from here, as the worker trains it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from engine.spec.config import JsonConfig
 from engine.spec.srmath import SR_FACTOR_DEFAULT, SR_FACTOR_MAX, SR_FACTOR_MIN
 
 SRPreset = Literal["paper", "quick", "tiny"]
+SR_ITERATIONS_RANGE = (1, 20000)
 SR_PRESETS: tuple[SRPreset, ...] = ("paper", "quick", "tiny")
 AdversarialSource = Literal["samples", "real"]
 DiscriminatorInit = Literal["model", "fresh"]
@@ -49,8 +51,9 @@ class SRConfig(JsonConfig):
         out = []
         if not (math.isfinite(self.sr_train) and SR_FACTOR_MIN < self.sr_train <= SR_FACTOR_MAX):
             out.append(f"sr_train must be larger than 1 and at most {SR_FACTOR_MAX:g}, not {self.sr_train}")
-        if not 1 <= self.iterations <= 20000:
-            out.append(f"iterations must be between 1 and 20000, not {self.iterations}")
+        low, high = SR_ITERATIONS_RANGE
+        if not low <= self.iterations <= high:
+            out.append(f"iterations must be between {low} and {high}, not {self.iterations}")
         if self.alpha < 0:
             out.append(f"alpha must not be negative, not {self.alpha}")
         if not 4 <= self.channels <= 256:
@@ -91,3 +94,9 @@ class SRConfig(JsonConfig):
         values["label"] = name
         values.update(overrides)
         return cls(**values)
+
+
+def head_preset(training_preset: str) -> SRPreset:
+    """The head preset that fits a model trained with `training_preset`: a quick model gets a quick head, any
+    other the paper's."""
+    return "quick" if training_preset == "quick" else "paper"

@@ -1,4 +1,5 @@
-"""The page's animation form makes an MP4: it plays in a looping, muted <video> at the job's size, and downloads."""
+"""The page's animation form makes an MP4: it plays in a looping, muted <video> at the job's size, with
+controls (it can be paused), and downloads."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ def test_an_mp4_animation_plays_on_the_page_and_downloads(page: Any, stack: Stac
     assert job["state"] == "succeeded" and job["params"]["format"] == "mp4"
     size = page.evaluate(
         "(() => { const v = document.querySelector('[data-ref=animations] video');"
-        " return [v.videoWidth, v.videoHeight, v.loop, v.muted]; })()"
+        " return [v.videoWidth, v.videoHeight, v.loop, v.muted, v.controls]; })()"
     )
-    assert size == [job["result"]["width"], job["result"]["height"], True, True]
+    assert size == [job["result"]["width"], job["result"]["height"], True, True, True]
     page.screenshot(path=shots / "animation-mp4.png", full_page=True)
 
     with page.expect_download() as download_info:

@@ -145,6 +145,20 @@ def test_cancel_asks_and_can_keep_the_stages_trained_so_far(page: Any, stack: St
     page.locator("[data-ref=gallery] .tile img[src]").first.wait_for()  # previews of the kept model
     page.screenshot(path=shots / "kept-stages.png", full_page=True)
 
+    # painting offers only the stages kept (the service refuses the others); a painting enters at stage 2 or
+    # later, so a model that kept one stage has no Paint link, and its Paint view says why
+    paint = page.get_by_role("link", name="Paint", exact=True)
+    if kept == 1:
+        assert paint.count() == 0
+        page.goto(f"{stack.base_url}/#/models/{model_id}/paint")
+        page.get_by_text("No stage to paint into.").wait_for()
+        assert page.locator("[data-ref=run]").is_disabled()
+    else:
+        paint.click()
+        page.get_by_text("canvas in the photo's aspect ratio").wait_for()
+        options = page.locator("#paint-stage option").all_inner_texts()
+        assert options == [f"{kept} of {kept}: redraws most, the photo's textures"], options
+
 
 def test_a_harmonization_model_shows_its_image_injected_and_says_what_its_samples_are(
     page: Any, stack: Stack

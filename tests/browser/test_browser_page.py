@@ -330,6 +330,12 @@ def test_enlarge_a_models_image_with_its_super_resolution_head(page: Any, stack:
     assert caption == f"×2: {size}, 2 versions"
     natural = page.evaluate("document.querySelector('[data-ref=enlargements] img').naturalWidth")
     assert natural == 2 * top["width"]
+    # the real-size viewer takes the focus; Close gives it back to the button that opened it
+    opener = page.get_by_role("button", name=re.compile("View enlargement")).first
+    opener.click()
+    page.wait_for_function("document.activeElement?.dataset.ref === 'sr-view-title'")
+    page.click("[data-ref=sr-view-close]")
+    assert opener.evaluate("b => b === document.activeElement")
     (job,) = stack.api("GET", f"/v1/jobs?model_id={model['id']}&kind=super_resolve").json()["data"]
     assert job["state"] == "succeeded" and len(job["result"]["files"]) == 2
     page.screenshot(path=shots / "super-resolution.png", full_page=True)

@@ -1,6 +1,6 @@
 """The Paint view in headless Chromium against a real API and embedded worker: the photo's palette as
-swatches, a stroke drawn with one of them, a paint job with two draws, the results shown; a harmonization
-model offers no Paint link."""
+swatches (shown in their colours under the page's CSP), a stroke drawn with one of them, a paint job with two
+draws (one job for a double click), the results shown and named; a harmonization model offers no Paint link."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def hex_rgb(value: str) -> tuple[int, int, int]:
 
 def test_paint_with_the_photos_colours_and_see_two_draws(page: Any, stack: Stack, shots: Path) -> None:
     model_id = paint_model(stack)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     sign_in(page, stack, f"#/models/{model_id}")
     page.get_by_role("link", name="Paint").click()
     page.wait_for_url(re.compile(r"/paint$"))
@@ -55,6 +57,10 @@ def test_paint_with_the_photos_colours_and_see_two_draws(page: Any, stack: Stack
     assert len(set(colours)) == 5
     # the photo's sky is among them: a colour with much more blue than red
     assert any(hex_rgb(c)[2] - hex_rgb(c)[0] > 60 for c in colours if c), colours
+    # each swatch shows its colour (set through the CSSOM: the CSP refuses inline style attributes)
+    shown = [swatches.nth(i).evaluate("s => getComputedStyle(s).backgroundColor") for i in range(5)]
+    assert shown == [f"rgb({', '.join(map(str, hex_rgb(c)))})" for c in colours if c], shown
+    assert not [m for m in console if "Refused to apply inline style" in m], console
 
     # the canvas keeps the photo's aspect ratio (192 x 128 -> 480 x 320); paint a band with the darkest colour
     assert page.evaluate(
@@ -75,13 +81,23 @@ def test_paint_with_the_photos_colours_and_see_two_draws(page: Any, stack: Stack
     page.fill("#paint-n", "2")
     page.fill("#paint-seed", "5")
     page.screenshot(path=shots / "paint-editor.png", full_page=True)
-    page.click("button:has-text('Paint'):not(.swatch)")
+    page.dblclick("button:has-text('Paint'):not(.swatch)")  # the button is disabled at once: one job
     results = page.locator("[data-ref=results] img")
     results.nth(1).wait_for(state="visible", timeout=120_000)
     page.wait_for_function(
         "[...document.querySelectorAll('[data-ref=results] img')].every(i => i.naturalWidth > 0)"
     )
     assert page.evaluate("document.querySelector('[data-ref=results] img').naturalWidth") == 40
+    assert [results.nth(i).get_attribute("alt") for i in range(2)] == [
+        f"Image made from your painting, stage 3, draw {i}" for i in (1, 2)
+    ]
+    saves = page.locator("[data-ref=results] button")
+    assert [saves.nth(i).get_attribute("aria-label") for i in range(2)] == [
+        f"Download {name} (stage 3, draw {i})" for i, name in ((1, "paint_0.png"), (2, "paint_1.png"))
+    ]
+    earlier = page.locator("[data-ref=earlier] img")
+    earlier.first.wait_for(state="attached")
+    assert earlier.first.get_attribute("alt") == "Image made from your painting, stage 3, draw 1"
     page.screenshot(path=shots / "paint-result.png", full_page=True)
 
     jobs = stack.api("GET", f"/v1/jobs?model_id={model_id}&kind=paint").json()["data"]

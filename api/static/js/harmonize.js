@@ -6,8 +6,9 @@
 // object's alpha (a PNG with transparency) or as the whole rectangle (an opaque image: erase its background).
 // What is pasted is the object where both its alpha and the mask are set; what is harmonized is the mask.
 
-import { ApiError, displayURL, getJSON, isSameOrigin, poll, postForm, query } from "./api.js";
-import { clearError, clearErrors, el, fromTemplate, ref, saveAs, shortId, showError, showProblemInForm } from "./ui.js";
+import { ApiError, getJSON, poll, postForm } from "./api.js";
+import { clearError, clearErrors, fromTemplate, ref, saveAs, showError, showProblemInForm } from "./ui.js";
+import { listEarlier, loadCanvasImage, pngOf, viewScope } from "./view.js";
 
 const DISPLAY_SIDE = 720; // the editor canvas's longer side, in canvas pixels (CSS scales it to fit)
 const MASK_TINT = "rgba(255, 0, 170, 0.3)";
@@ -17,9 +18,8 @@ export function renderHarmonize(view, modelId, context) {
   view.append(root);
   const vocabulary = context.vocabulary;
   const base = `/v1/models/${modelId}`;
-  const urls = [];
-  const pollers = [];
-  let left = false;
+  const scope = viewScope(context);
+  const { fail, track } = scope;
 
   ref(root, "model-id").textContent = modelId;
   ref(root, "back").href = `#/models/${modelId}`;
@@ -43,18 +43,6 @@ export function renderHarmonize(view, modelId, context) {
   let hover = null; // pointer position in painting pixels, for the brush outline
   let gesture = null; // {kind: "move", dx, dy} | {kind: "brush", last}
 
-  function fail(box, error, lead) {
-    if (left) return;
-    if (error instanceof ApiError && error.status === 401) return context.onUnauthorized(error);
-    showError(box, error, lead);
-  }
-
-  async function track(url) {
-    const shown = await displayURL(url);
-    if (shown.startsWith("blob:")) urls.push(shown);
-    return shown;
-  }
-
   function tool() {
     return root.querySelector('input[name="tool"]:checked').value;
   }
@@ -68,7 +56,7 @@ export function renderHarmonize(view, modelId, context) {
       status.textContent = "";
       return fail(pageError, error, "The model could not be loaded.");
     }
-    if (left) return;
+    if (scope.left) return;
     if (model.state !== "succeeded") {
       status.textContent = "";
       return showError(pageError, new Error(`the model is ${model.state}; harmonize once its training succeeded`), "Not trained yet.");
@@ -77,12 +65,12 @@ export function renderHarmonize(view, modelId, context) {
     H = model.image.height;
     fillOptions(model);
     try {
-      painting = await loadImage(model.input_url);
+      painting = await loadCanvasImage(scope, model.input_url);
     } catch (error) {
       status.textContent = "";
       return fail(pageError, error, "The painting could not be loaded.");
     }
-    if (left) return;
+    if (scope.left) return;
     ds = DISPLAY_SIDE / Math.max(W, H);
     canvas.width = Math.round(W * ds);
     canvas.height = Math.round(H * ds);
@@ -94,19 +82,10 @@ export function renderHarmonize(view, modelId, context) {
     loadEarlier();
   }
 
-  async function loadImage(url) {
-    const image = new Image();
-    if (isSameOrigin(url)) image.src = await track(url);
-    else {
-      image.crossOrigin = "anonymous"; // a presigned storage URL: the canvas must stay exportable
-      image.src = url;
-    }
-    await image.decode();
-    return image;
-  }
-
   function fillOptions(model) {
-    const stages = model.train_config?.train_stages || 1;
+    // the stages the model's checkpoint holds: fewer than planned where its training was canceled with
+    // keep_trained_stages (the service refuses the others)
+    const stages = model.stages_trained || model.train_config?.train_stages || 1;
     const stage = ref(root, "stage");
     for (let k = 0; k < stages; k++) {
       const note = k === 0 ? ": coarsest, harmonizes most" : k === stages - 1 ? ": finest, keeps most detail" : "";
@@ -347,37 +326,38 @@ export function renderHarmonize(view, modelId, context) {
   runButton.addEventListener("click", async () => {
     clearErrors(root.querySelector(".editor"));
     if (!obj) return showError(objectError, new Error("pick an object image first"), "Nothing to harmonize.");
-    const { naive, mask, marked } = await compose();
-    if (!marked) {
-      return showError(runError, new Error("the object is outside the painting or its mask is empty; drag it onto the painting or paint its mask"), "Nothing to harmonize.");
-    }
-    const form = new FormData();
-    form.append("naive", naive, "naive.png");
-    form.append("mask", mask, "mask.png");
-    form.append("stage", ref(root, "stage").value);
-    form.append("composite", ref(root, "composite").value);
-    form.append("fine_tune", ref(root, "fine-tune").checked ? "true" : "false");
-    const seed = ref(root, "seed").value;
-    if (seed !== "") form.append("seed", seed);
-    runButton.disabled = true;
+    runButton.disabled = true; // before the first await: a double click sends one job
     runStatus.textContent = "Harmonizing…";
     try {
+      const { naive, mask, marked } = await compose();
+      if (!marked) {
+        runStatus.textContent = "";
+        return showError(runError, new Error("the object is outside the painting or its mask is empty; drag it onto the painting or paint its mask"), "Nothing to harmonize.");
+      }
+      const form = new FormData();
+      form.append("naive", naive, "naive.png");
+      form.append("mask", mask, "mask.png");
+      form.append("stage", ref(root, "stage").value);
+      form.append("composite", ref(root, "composite").value);
+      form.append("fine_tune", ref(root, "fine-tune").checked ? "true" : "false");
+      const seed = ref(root, "seed").value;
+      if (seed !== "") form.append("seed", seed);
       const job = await postForm(`${base}/harmonizations`, form);
       const poller = poll(`/v1/jobs/${job.id}`, (current) => {
         if (current.state === "running" && current.progress) runStatus.textContent = `Harmonizing… ${current.progress.percent.toFixed(0)}%`;
       });
-      pollers.push(poller);
+      scope.pollers.push(poller);
       const done = await poller.done;
-      if (!done || left) return;
+      if (!done || scope.left) return;
       if (done.state !== "succeeded") throw new ApiError({ title: `The harmonization ${done.state}.`, detail: done.error || "" });
       runStatus.textContent = "Done.";
       const naiveURL = URL.createObjectURL(naive);
-      urls.push(naiveURL);
+      scope.urls.push(naiveURL);
       await showResult(naiveURL, await track(done.result.url), done);
       loadEarlier();
     } catch (error) {
       runStatus.textContent = "";
-      if (!left) showProblemInForm(root.querySelector(".editor"), error, runError);
+      if (!scope.left) showProblemInForm(root.querySelector(".editor"), error, runError);
     } finally {
       runButton.disabled = false;
     }
@@ -408,31 +388,24 @@ export function renderHarmonize(view, modelId, context) {
     section.scrollIntoView({ block: "start" });
   }
 
-  async function loadEarlier() {
-    const list = ref(root, "earlier");
-    try {
-      const page = await getJSON(`/v1/jobs?${query({ model_id: modelId, kind: "harmonize", state: "succeeded", limit: 12 })}`);
-      if (left) return;
-      list.replaceChildren();
-      for (const job of page.data) {
-        const img = el("img", { alt: `Harmonization ${job.id}` });
-        track(job.result.url).then((url) => (img.src = url)).catch(() => img.remove());
-        const options = `stage ${job.params.stage + 1}, ${job.params.composite}${job.params.fine_tune ? ", fine-tuned" : ""}`;
-        list.append(el("li", { class: "tile" }, el("figure", {}, img, el("figcaption", {}, `${shortId(job.id)} · ${options}`))));
-      }
-      ref(root, "earlier-empty").hidden = page.data.length > 0;
-    } catch (error) {
-      fail(pageError, error, "Earlier harmonizations could not be listed.");
-    }
+  function loadEarlier() {
+    return listEarlier(scope, {
+      modelId,
+      kind: "harmonize",
+      list: ref(root, "earlier"),
+      empty: ref(root, "earlier-empty"),
+      alt: (job) => `Harmonization ${job.id}`,
+      caption: (job) => `stage ${job.params.stage + 1}, ${job.params.composite}${job.params.fine_tune ? ", fine-tuned" : ""}`,
+      errorBox: pageError,
+      lead: "Earlier harmonizations could not be listed.",
+    });
   }
 
   load();
 
   return {
     leave() {
-      left = true;
-      for (const poller of pollers) poller.stop();
-      for (const url of urls) URL.revokeObjectURL(url);
+      scope.leave();
       if (obj) obj.image.close();
     },
   };
@@ -449,8 +422,4 @@ function isOpaque(context, width, height) {
   const data = context.getImageData(0, 0, width, height).data;
   for (let i = 3; i < data.length; i += 4) if (data[i] < 255) return false;
   return true;
-}
-
-function pngOf(canvas) {
-  return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the browser could not encode the image"))), "image/png"));
 }

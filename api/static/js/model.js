@@ -2,9 +2,10 @@
 // as they change, a stage preview at each `stage_done`; GET /v1/models/{id} every second where streaming
 // fails), then its gallery, drawing more (sample jobs), animations, download and delete.
 
-import { PAINTING_MODES } from "./paint.js";
-import { ApiError, FINAL_STATES, displayURL, followEvents, getJSON, poll, postJSON, query, remove } from "./api.js";
-import { bytes, clearError, clearErrors, duration, el, fromTemplate, ref, saveAs, shortId, showError, showProblemInForm, stateBadge, when } from "./ui.js";
+import { PAINTING_MODES, paintableStages } from "./paint.js";
+import { ApiError, FINAL_STATES, followEvents, getJSON, poll, postJSON, query, remove } from "./api.js";
+import { bytes, clearError, clearErrors, duration, el, fromTemplate, ref, saveAs, shortId, showProblemInForm, stateBadge, when } from "./ui.js";
+import { viewScope } from "./view.js";
 
 const HARMONIZING_MODES = new Set(["harmonization", "editing"]);
 const GALLERY_PAGE = 24;
@@ -14,9 +15,8 @@ export function renderModel(view, modelId, context) {
   view.append(root);
   const vocabulary = context.vocabulary;
   const base = `/v1/models/${modelId}`;
-  const urls = []; // object URLs to free when the view is left
-  const pollers = [];
-  let left = false;
+  const scope = viewScope(context);
+  const { fail, pollers, track: show } = scope;
   let model = null;
   let top = null; // {width, height} the model draws at
   let lastEventId = null;
@@ -25,18 +25,6 @@ export function renderModel(view, modelId, context) {
 
   const modelError = ref(root, "model-error");
   ref(root, "model-id").textContent = modelId;
-
-  async function show(url) {
-    const shown = await displayURL(url);
-    if (shown.startsWith("blob:")) urls.push(shown);
-    return shown;
-  }
-
-  function fail(box, error, lead) {
-    if (left) return;
-    if (error instanceof ApiError && error.status === 401) return context.onUnauthorized(error);
-    showError(box, error, lead);
-  }
 
   // --- the head: state, facts, actions ---------------------------------------------------------------------
   function renderHead() {
@@ -55,7 +43,7 @@ export function renderModel(view, modelId, context) {
     harmonize.hidden = !(trained && HARMONIZING_MODES.has(p.mode));
     harmonize.href = `#/models/${modelId}/harmonize`;
     const paint = ref(root, "paint-link");
-    paint.hidden = !(trained && PAINTING_MODES.has(p.mode || "generation"));
+    paint.hidden = !(trained && PAINTING_MODES.has(p.mode || "generation") && paintableStages(model) >= 2); // a painting enters at stage 2 or later
     paint.href = `#/models/${modelId}/paint`;
     ref(root, "download-checkpoint").hidden = !(trained && model.links.checkpoint);
   }
@@ -159,7 +147,7 @@ export function renderModel(view, modelId, context) {
 
   // New `stage_done` events since the last read: each brings a preview of what the model draws so far.
   async function readEvents() {
-    if (readingEvents || !model.train_job_id || left) return;
+    if (readingEvents || !model.train_job_id || scope.left) return;
     readingEvents = true;
     try {
       for (;;) {
@@ -220,7 +208,7 @@ export function renderModel(view, modelId, context) {
   function follow() {
     if (!model.train_job_id || typeof TextDecoderStream === "undefined") return followByPolling();
     const follower = followEvents(`/v1/jobs/${model.train_job_id}/events`, (message) => {
-      if (left) return;
+      if (scope.left) return;
       const body = JSON.parse(message.data);
       if (message.event === "job") {
         const changed = body.state !== model.state;
@@ -238,7 +226,7 @@ export function renderModel(view, modelId, context) {
       .then((how) => {
         // Ended: one last read of the model (its links, the final facts), through the poller, which also
         // waits out a 503. Streaming unavailable here: the poller follows the whole training instead.
-        if (how && !left) followByPolling();
+        if (how && !scope.left) followByPolling();
       })
       .catch((error) => fail(modelError, error, "The training could not be followed."));
   }
@@ -255,7 +243,7 @@ export function renderModel(view, modelId, context) {
     pollers.push(poller);
     poller.done
       .then((final) => {
-        if (!final || left) return;
+        if (!final || scope.left) return;
         model = final;
         readEvents();
         if (model.state === "succeeded") showTrained();
@@ -274,7 +262,7 @@ export function renderModel(view, modelId, context) {
     clearError(galleryError);
     try {
       const page = await getJSON(`${base}/samples?${query({ limit: GALLERY_PAGE, after: append ? galleryCursor : null })}`);
-      if (left) return;
+      if (scope.left) return;
       for (const sample of page.data) gallery.append(sampleTile(sample));
       galleryCursor = page.next_cursor;
       galleryMore.hidden = !galleryCursor;
@@ -360,7 +348,7 @@ export function renderModel(view, modelId, context) {
       const poller = poll(`/v1/jobs/${job.id}`, () => {});
       pollers.push(poller);
       const done = await poller.done;
-      if (!done || left) return;
+      if (!done || scope.left) return;
       if (done.state !== "succeeded") throw new ApiError({ title: `The sample job ${done.state}.`, detail: done.error || "" });
       for (const sample of [...done.samples].reverse()) {
         if (!shownSamples.has(sample.id)) gallery.prepend(sampleTile(sample));
@@ -369,7 +357,7 @@ export function renderModel(view, modelId, context) {
       drawStatus.textContent = `Drew ${done.samples.length} image${done.samples.length === 1 ? "" : "s"} of ${first.width} × ${first.height} px.`;
     } catch (error) {
       drawStatus.textContent = "";
-      if (!left) showProblemInForm(drawForm, error, ref(root, "draw-error"));
+      if (!scope.left) showProblemInForm(drawForm, error, ref(root, "draw-error"));
     } finally {
       button.disabled = false;
     }
@@ -392,7 +380,7 @@ export function renderModel(view, modelId, context) {
   async function loadAnimations() {
     try {
       const page = await getJSON(`/v1/jobs?${query({ model_id: modelId, kind: "animate", limit: 12 })}`);
-      if (left) return;
+      if (scope.left) return;
       animations.replaceChildren(...page.data.map(animationTile));
     } catch (error) {
       fail(ref(root, "animate-error"), error, "The animations could not be listed.");
@@ -408,7 +396,7 @@ export function renderModel(view, modelId, context) {
     }
     // an MP4 plays in a muted, looping <video> (MP4 has no loop flag of its own); GIF and WebP are images
     const img = job.params.format === "mp4"
-      ? el("video", { "aria-label": `Animation: ${params}`, width: job.result.width, height: job.result.height, loop: true, autoplay: true, playsinline: true })
+      ? el("video", { "aria-label": `Animation: ${params}`, width: job.result.width, height: job.result.height, loop: true, autoplay: true, playsinline: true, controls: true })
       : el("img", { alt: `Animation: ${params}`, width: job.result.width, height: job.result.height });
     if (img.tagName === "VIDEO") img.muted = true; // autoplay needs the property; the attribute counts only at parse time
     show(job.result.url).then((url) => (img.src = url)).catch((error) => fail(ref(root, "animate-error"), error, "An animation could not be loaded."));
@@ -430,13 +418,13 @@ export function renderModel(view, modelId, context) {
       const poller = poll(`/v1/jobs/${job.id}`, () => {});
       pollers.push(poller);
       const done = await poller.done;
-      if (!done || left) return;
+      if (!done || scope.left) return;
       if (done.state !== "succeeded") throw new ApiError({ title: `The animation job ${done.state}.`, detail: done.error || "" });
       animateStatus.textContent = "Done.";
       animations.prepend(animationTile(done));
     } catch (error) {
       animateStatus.textContent = "";
-      if (!left) showProblemInForm(animateForm, error, ref(root, "animate-error"));
+      if (!scope.left) showProblemInForm(animateForm, error, ref(root, "animate-error"));
     } finally {
       button.disabled = false;
     }
@@ -515,17 +503,17 @@ export function renderModel(view, modelId, context) {
   }
 
   function followHead(jobId) {
-    if (followedHead === jobId || left) return;
+    if (followedHead === jobId || scope.left) return;
     followedHead = jobId;
     headCancel.dataset.jobId = jobId;
     const poller = poll(`/v1/jobs/${jobId}`, (job) => renderHeadTraining(job.state, job.progress, job.error));
     pollers.push(poller);
     poller.done
       .then(async (job) => {
-        if (!job || left) return;
+        if (!job || scope.left) return;
         followedHead = null;
         model = await getJSON(base);
-        if (left) return;
+        if (scope.left) return;
         renderSuperResolution();
         renderProgress();
         if (job.state !== "succeeded") renderHeadTraining(job.state, job.progress, job.error);
@@ -548,7 +536,7 @@ export function renderModel(view, modelId, context) {
   async function loadEnlargements() {
     try {
       const page = await getJSON(`/v1/jobs?${query({ model_id: modelId, kind: "super_resolve", limit: 12 })}`);
-      if (left) return;
+      if (scope.left) return;
       enlargements.replaceChildren(...page.data.map(enlargementTile));
     } catch (error) {
       fail(ref(root, "sr-error"), error, "The enlargements could not be listed.");
@@ -567,7 +555,7 @@ export function renderModel(view, modelId, context) {
     const img = el("img", { alt: `Enlarged ${label}: ${r.width} × ${r.height} px`, width: r.width, height: r.height });
     show(file.url).then((url) => (img.src = url)).catch((error) => fail(ref(root, "sr-error"), error, "An enlargement could not be loaded."));
     const view = el("button", { type: "button", class: "secondary small", "aria-label": `View enlargement ${shortId(job.id)} at its real size` }, "View at real size");
-    view.addEventListener("click", () => openViewer(job));
+    view.addEventListener("click", () => openViewer(job, view));
     const download = el("button", { type: "button", class: "secondary small", "aria-label": `Download enlargement ${shortId(job.id)}` }, "Download");
     download.addEventListener("click", async () => saveAs(await show(file.url), `${job.id}-${file.name}`));
     const versions = r.files.length > 1 ? `, ${r.files.length} versions` : "";
@@ -584,6 +572,7 @@ export function renderModel(view, modelId, context) {
   const viewSR = ref(root, "sr-view-sr");
   const viewBicubic = ref(root, "sr-view-bicubic");
   let viewed = null;
+  let viewerOpener = null; // the button that opened the viewer: Close gives it the focus back
 
   function applyZoom() {
     const factor = Number(zoom.value);
@@ -608,16 +597,21 @@ export function renderModel(view, modelId, context) {
     });
   }
 
-  async function openViewer(job) {
+  async function openViewer(job, opener) {
     const r = job.result;
     viewed = { width: r.width, height: r.height };
+    viewerOpener = opener;
     const size = `${r.width} × ${r.height} px`;
-    ref(root, "sr-view-title").textContent = `Enlargement ×${job.params.factor} at its real size: ${r.input_width} × ${r.input_height} → ${size}`;
+    const title = ref(root, "sr-view-title");
+    title.textContent = `Enlargement ×${job.params.factor} at its real size: ${r.input_width} × ${r.input_height} → ${size}`;
     viewSR.alt = `Super-resolution ×${job.params.factor}, ${size}`;
-    viewBicubic.alt = `The same input enlarged by bicubic interpolation, ${size}`;
+    // without a comparison the bicubic pane is hidden; its caption says so
+    viewBicubic.alt = r.comparison_url ? `The same input enlarged by bicubic interpolation, ${size}` : "";
+    panes[1].hidden = !r.comparison_url;
     ref(root, "sr-view-sr-caption").textContent = `Super-resolution (invented detail), ${size}`;
     ref(root, "sr-view-bicubic-caption").textContent = r.comparison_url ? `Bicubic interpolation, ${size}` : "No bicubic comparison stored for this enlargement";
     viewer.hidden = false;
+    title.focus(); // into the viewer, for keyboard and screen-reader users
     applyZoom();
     try {
       viewSR.src = await show(r.files[0].url);
@@ -631,6 +625,8 @@ export function renderModel(view, modelId, context) {
   ref(root, "sr-view-close").addEventListener("click", () => {
     viewer.hidden = true;
     viewed = null;
+    if (viewerOpener?.isConnected) viewerOpener.focus();
+    viewerOpener = null;
   });
 
   async function runJob(form, button, status, errorBox, path, body, working) {
@@ -642,13 +638,13 @@ export function renderModel(view, modelId, context) {
       const poller = poll(`/v1/jobs/${job.id}`, () => {});
       pollers.push(poller);
       const done = await poller.done;
-      if (!done || left) return null;
+      if (!done || scope.left) return null;
       if (done.state !== "succeeded") throw new ApiError({ title: `The job ${done.state}.`, detail: done.error || "" });
       status.textContent = "Done.";
       return done;
     } catch (error) {
       status.textContent = "";
-      if (!left) showProblemInForm(form, error, errorBox);
+      if (!scope.left) showProblemInForm(form, error, errorBox);
       return null;
     } finally {
       button.disabled = false;
@@ -669,7 +665,7 @@ export function renderModel(view, modelId, context) {
       renderHeadTraining(job.state, job.progress, job.error);
       followHead(job.id);
     } catch (error) {
-      if (!left) showProblemInForm(srHeadForm, error, ref(root, "sr-head-error"));
+      if (!scope.left) showProblemInForm(srHeadForm, error, ref(root, "sr-head-error"));
     } finally {
       button.disabled = false;
     }
@@ -719,7 +715,7 @@ export function renderModel(view, modelId, context) {
     for (const name of ["train_stages", "max_size", "min_size"]) if (p[name] !== undefined) params[name] = p[name];
     try {
       top = (await getJSON(`/v1/pyramid?${query(params)}`)).top;
-      if (left) return;
+      if (scope.left) return;
       renderHead();
       describeScales();
     } catch {
@@ -734,7 +730,7 @@ export function renderModel(view, modelId, context) {
       ref(root, "progress-section").hidden = true;
       return fail(modelError, error, error instanceof ApiError && error.status === 404 ? "No such model." : "The model could not be loaded.");
     }
-    if (left) return;
+    if (scope.left) return;
     renderHead();
     renderProgress();
     describeStrip();
@@ -749,11 +745,5 @@ export function renderModel(view, modelId, context) {
   }
   load();
 
-  return {
-    leave() {
-      left = true;
-      for (const poller of pollers) poller.stop();
-      for (const url of urls) URL.revokeObjectURL(url);
-    },
-  };
+  return { leave: scope.leave };
 }

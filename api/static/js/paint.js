@@ -4,8 +4,9 @@
 // The palette is computed here from the model's input image: k-means (5 centres, as the API's `quantize`)
 // on a small copy of it, so the swatches are the colours the model knows.
 
-import { ApiError, displayURL, getJSON, isSameOrigin, poll, postForm, query } from "./api.js";
-import { clearError, clearErrors, el, fromTemplate, ref, saveAs, shortId, showError, showProblemInForm } from "./ui.js";
+import { ApiError, getJSON, poll, postForm } from "./api.js";
+import { clearError, clearErrors, el, fromTemplate, ref, saveAs, showError, showProblemInForm } from "./ui.js";
+import { listEarlier, loadCanvasImage, pngOf, viewScope } from "./view.js";
 
 export const PAINTING_MODES = new Set(["generation", "retarget", "animation"]);
 const DISPLAY_SIDE = 480; // the canvas's longer side, in painting pixels (CSS scales it to fit)
@@ -16,9 +17,8 @@ export function renderPaint(view, modelId, context) {
   const root = fromTemplate("tpl-paint");
   view.append(root);
   const base = `/v1/models/${modelId}`;
-  const urls = [];
-  const pollers = [];
-  let left = false;
+  const scope = viewScope(context);
+  const { fail, track } = scope;
   let colour = "#808080";
   let last = null; // the previous brush point, while drawing
 
@@ -34,29 +34,6 @@ export function renderPaint(view, modelId, context) {
   const runStatus = ref(root, "run-status");
   const brush = ref(root, "brush");
 
-  function fail(box, error, lead) {
-    if (left) return;
-    if (error instanceof ApiError && error.status === 401) return context.onUnauthorized(error);
-    showError(box, error, lead);
-  }
-
-  async function track(url) {
-    const shown = await displayURL(url);
-    if (shown.startsWith("blob:")) urls.push(shown);
-    return shown;
-  }
-
-  async function loadImage(url) {
-    const image = new Image();
-    if (isSameOrigin(url)) image.src = await track(url);
-    else {
-      image.crossOrigin = "anonymous"; // a presigned storage URL: the canvas must stay readable
-      image.src = url;
-    }
-    await image.decode();
-    return image;
-  }
-
   async function load() {
     let model;
     try {
@@ -65,7 +42,7 @@ export function renderPaint(view, modelId, context) {
       status.textContent = "";
       return fail(pageError, error, "The model could not be loaded.");
     }
-    if (left) return;
+    if (scope.left) return;
     const mode = model.params.mode || "generation";
     if (model.state !== "succeeded") {
       status.textContent = "";
@@ -75,18 +52,23 @@ export function renderPaint(view, modelId, context) {
       status.textContent = "";
       return showError(pageError, new Error(`a ${mode} model cannot turn a painting into an image; train a generation, retarget or animation model on the photo`), "Not a painting model.");
     }
+    const stages = paintableStages(model);
+    if (stages < 2) {
+      status.textContent = "";
+      return showError(pageError, new Error("the model has only one stage, and a painting enters at stage 2 or later; train a model with more stages"), "No stage to paint into.");
+    }
     const scale = DISPLAY_SIDE / Math.max(model.image.width, model.image.height);
     canvas.width = Math.round(model.image.width * scale);
     canvas.height = Math.round(model.image.height * scale);
-    fillStages(model.train_config?.train_stages || 2);
+    fillStages(stages);
     let photo;
     try {
-      photo = await loadImage(model.input_url);
+      photo = await loadCanvasImage(scope, model.input_url);
     } catch (error) {
       status.textContent = "";
       return fail(pageError, error, "The training image could not be loaded.");
     }
-    if (left) return;
+    if (scope.left) return;
     const palette = kmeansPalette(photo, PALETTE_SIZE);
     showPalette(palette);
     g.fillStyle = palette[0]; // the lightest: a blank sheet in the photo's colours
@@ -108,7 +90,8 @@ export function renderPaint(view, modelId, context) {
     const list = ref(root, "palette");
     list.replaceChildren();
     palette.forEach((hex, index) => {
-      const swatch = el("button", { type: "button", class: "swatch", style: `background:${hex}`, "aria-label": `Colour ${index + 1} of the photo, ${hex}`, "aria-pressed": "false", dataset: { colour: hex } });
+      const swatch = el("button", { type: "button", class: "swatch", "aria-label": `Colour ${index + 1} of the photo, ${hex}`, "aria-pressed": "false", dataset: { colour: hex } });
+      swatch.style.backgroundColor = hex; // through the CSSOM: the CSP (style-src 'self') refuses a style attribute
       swatch.addEventListener("click", () => pick(hex));
       list.append(el("li", {}, swatch));
     });
@@ -172,28 +155,28 @@ export function renderPaint(view, modelId, context) {
   // --- running -------------------------------------------------------------------------------------------------
   runButton.addEventListener("click", async () => {
     clearErrors(root.querySelector(".editor"));
-    const form = new FormData();
-    form.append("painting", await pngOf(canvas), "painting.png");
-    form.append("stage", ref(root, "stage").value);
-    form.append("quantize", ref(root, "quantize").checked ? "true" : "false");
-    form.append("n", ref(root, "n").value);
-    const seed = ref(root, "seed").value;
-    if (seed !== "") form.append("seed", seed);
-    runButton.disabled = true;
+    runButton.disabled = true; // before the first await: a double click sends one job
     runStatus.textContent = "Painting…";
     try {
+      const form = new FormData();
+      form.append("painting", await pngOf(canvas), "painting.png");
+      form.append("stage", ref(root, "stage").value);
+      form.append("quantize", ref(root, "quantize").checked ? "true" : "false");
+      form.append("n", ref(root, "n").value);
+      const seed = ref(root, "seed").value;
+      if (seed !== "") form.append("seed", seed);
       const job = await postForm(`${base}/paintings`, form);
       const poller = poll(`/v1/jobs/${job.id}`, () => {});
-      pollers.push(poller);
+      scope.pollers.push(poller);
       const done = await poller.done;
-      if (!done || left) return;
+      if (!done || scope.left) return;
       if (done.state !== "succeeded") throw new ApiError({ title: `The painting ${done.state}.`, detail: done.error || "" });
       runStatus.textContent = "Done.";
       await showResults(done);
       loadEarlier();
     } catch (error) {
       runStatus.textContent = "";
-      if (!left) showProblemInForm(root.querySelector(".editor"), error, runError);
+      if (!scope.left) showProblemInForm(root.querySelector(".editor"), error, runError);
     } finally {
       runButton.disabled = false;
     }
@@ -202,45 +185,43 @@ export function renderPaint(view, modelId, context) {
   async function showResults(job) {
     const list = ref(root, "results");
     list.replaceChildren();
-    for (const file of job.result.files) {
-      const img = el("img", { alt: `Painted image ${file.name}` });
+    const stage = job.params.stage + 1;
+    for (const [index, file] of job.result.files.entries()) {
+      const draw = `stage ${stage}, draw ${index + 1}`;
+      const img = el("img", { alt: `Image made from your painting, ${draw}` });
       const url = await track(file.url);
       img.src = url;
-      const save = el("button", { type: "button", class: "secondary" }, "Download");
+      const save = el("button", { type: "button", class: "secondary", "aria-label": `Download ${file.name} (${draw})` }, "Download");
       save.addEventListener("click", () => saveAs(url, `${job.id}-${file.name}`));
-      list.append(el("li", { class: "tile" }, el("figure", {}, img, el("figcaption", {}, `stage ${job.params.stage + 1}${job.params.quantize ? ", quantized" : ""} `, save))));
+      list.append(el("li", { class: "tile" }, el("figure", {}, img, el("figcaption", {}, `stage ${stage}${job.params.quantize ? ", quantized" : ""} `, save))));
     }
     const section = ref(root, "result-section");
     section.hidden = false;
     section.scrollIntoView({ block: "start" });
   }
 
-  async function loadEarlier() {
-    const list = ref(root, "earlier");
-    try {
-      const page = await getJSON(`/v1/jobs?${query({ model_id: modelId, kind: "paint", state: "succeeded", limit: 12 })}`);
-      if (left) return;
-      list.replaceChildren();
-      for (const job of page.data) {
-        const img = el("img", { alt: `Painting ${job.id}` });
-        track(job.result.url).then((url) => (img.src = url)).catch(() => img.remove());
-        list.append(el("li", { class: "tile" }, el("figure", {}, img, el("figcaption", {}, `${shortId(job.id)} · stage ${job.params.stage + 1}`))));
-      }
-      ref(root, "earlier-empty").hidden = page.data.length > 0;
-    } catch (error) {
-      fail(pageError, error, "Earlier paintings could not be listed.");
-    }
+  function loadEarlier() {
+    return listEarlier(scope, {
+      modelId,
+      kind: "paint",
+      list: ref(root, "earlier"),
+      empty: ref(root, "earlier-empty"),
+      alt: (job) => `Image made from your painting, stage ${job.params.stage + 1}, draw 1`, // the job's main image
+      caption: (job) => `stage ${job.params.stage + 1}`,
+      errorBox: pageError,
+      lead: "Earlier paintings could not be listed.",
+    });
   }
 
   load();
 
-  return {
-    leave() {
-      left = true;
-      for (const poller of pollers) poller.stop();
-      for (const url of urls) URL.revokeObjectURL(url);
-    },
-  };
+  return { leave: scope.leave };
+}
+
+// The stages a painting can enter (1 .. count - 1): those the model's checkpoint holds, fewer than planned
+// where its training was canceled with keep_trained_stages.
+export function paintableStages(model) {
+  return model.stages_trained || model.train_config?.train_stages || 2;
 }
 
 // k-means on the colours of a small copy of the image: `k` hex colours, darkest last. Seeded by farthest-point
@@ -286,8 +267,4 @@ export function kmeansPalette(image, k) {
   }
   centres.sort((a, b) => b[0] + b[1] + b[2] - (a[0] + a[1] + a[2]));
   return centres.map((c2) => "#" + c2.map((v) => Math.round(v).toString(16).padStart(2, "0")).join(""));
-}
-
-function pngOf(canvas) {
-  return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the browser could not encode the image"))), "image/png"));
 }

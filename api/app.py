@@ -67,6 +67,7 @@ def create_app(
             yield
         finally:
             await job_watch.stop()
+            request_storage.close()
             services.db.dispose()
 
     # FastAPIOffline: a FastAPI whose /docs and /redoc load their scripts from this server (a package's files),

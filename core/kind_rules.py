@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from core import vocabulary
+from core import fair_share, vocabulary
 from core.db import Database
 from core.errors import Conflict, InvalidImage, InvalidParameter, NotFound, OutputTooLarge, SRHeadMissing
 from core.images import ValidImage
@@ -70,9 +70,6 @@ def model_stages(model: Model) -> int | None:
         return model.stages_trained
     stages = (model.train_config or {}).get("train_stages")
     return int(stages) if stages is not None else None
-
-
-UNFINISHED = frozenset({JobState.QUEUED, JobState.RUNNING})
 
 
 def model_stages_planned(model: Model) -> int | None:
@@ -243,7 +240,7 @@ class TrainSRHeadRules:
                 "training was canceled; a super-resolution head is trained on a complete pyramid",
                 state="partial-model",
             )
-        training = next((j for j in trained.sr_head_jobs if j.state in UNFINISHED), None)
+        training = next((j for j in trained.sr_head_jobs if j.state in fair_share.UNFINISHED), None)
         if training is not None:
             raise Conflict(
                 f"a super-resolution head is already {training.state} for this model (job {training.id}); "

@@ -411,6 +411,10 @@ class DeadlineStorage:
                 STORAGE, self.deadline_s, TimeoutError(f"{what}: no answer within {self.deadline_s:g} s")
             ) from e
 
+    def close(self) -> None:
+        """Stop taking writes; those running finish in their threads (a late one still undoes itself)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self._within_deadline(
             lambda: self.inner.put(key, data, content_type), lambda: self.inner.delete(key), "storage put"

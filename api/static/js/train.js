@@ -122,17 +122,27 @@ export function renderNew(view, context) {
       if (request !== previewRequest || left) return;
       clearError(imageError);
       drawSeen(pyramid);
-      if (fields.iters_per_stage.value !== "") params.iters_per_stage = fields.iters_per_stage.value;
-      if (srFactor.value !== "") params.sr_factor = srFactor.value;
-      const expected = await getJSON(`/v1/estimate?${query(params)}`);
-      if (request !== previewRequest || left) return;
-      showEstimate(expected);
     } catch (error) {
       if (request !== previewRequest || left) return;
       seen.hidden = true;
       estimate.hidden = true;
       if (error instanceof ApiError && error.status === 401) return context.onUnauthorized(error);
-      showProblemInForm(form, error, imageError);
+      return showProblemInForm(form, error, imageError);
+    }
+    // The estimate on its own: one it cannot give (a head this mode gets none of, the service away) hides
+    // the estimate only, never the preview that just loaded.
+    if (fields.iters_per_stage.value !== "") params.iters_per_stage = fields.iters_per_stage.value;
+    if (srFactor.value !== "") params.sr_factor = srFactor.value;
+    try {
+      const expected = await getJSON(`/v1/estimate?${query(params)}`);
+      if (request !== previewRequest || left) return;
+      clearError(form.querySelector('[data-error-for="sr_factor"]'));
+      showEstimate(expected);
+    } catch (error) {
+      if (request !== previewRequest || left) return;
+      estimate.hidden = true;
+      if (error instanceof ApiError && error.status === 401) return context.onUnauthorized(error);
+      if (error instanceof ApiError && error.status === 422) showProblemInForm(form, error, imageError);
     }
   }
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import kind_rules, training
@@ -165,6 +165,30 @@ def record_speed(
             seconds_per_iteration=seconds / iterations,
         )
     )
+
+
+def prune_speeds(session: Session, keep: int = RECENT) -> int:
+    """Delete all but the newest `keep` measurements of each device and phase (fits read no more than
+    RECENT; the table would otherwise grow by a row per stage trained, forever). Returns the rows deleted."""
+    groups = session.execute(select(IterationSpeed.device, IterationSpeed.phase).distinct()).all()
+    deleted = 0
+    for device, phase in groups:
+        same = (IterationSpeed.device == device, IterationSpeed.phase == phase)
+        oldest_kept = session.scalar(
+            select(IterationSpeed.id)
+            .where(*same)
+            .order_by(IterationSpeed.id.desc())
+            .offset(keep - 1)
+            .limit(1)
+        )
+        if oldest_kept is None:
+            continue
+        result = session.execute(
+            delete(IterationSpeed).where(*same, IterationSpeed.id < oldest_kept),
+            execution_options={"synchronize_session": False},
+        )
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
 
 
 # --- a training's plan ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
-from core import jobs
+from core import estimates, jobs
 from core.db import Database
 from core.models import FINAL_STATES, IdempotencyRecord, Job, JobKind, Model, Sample, utcnow
 from core.queue import JobQueue, QueueUnavailable
@@ -144,6 +144,7 @@ class Cleaned:
     orphan_objects: int = 0
     expired_samples: int = 0
     expired_idempotency_records: int = 0
+    pruned_speeds: int = 0
 
 
 def _owner_id_of(key: str) -> tuple[str, str] | None:
@@ -288,4 +289,6 @@ def cleanup(db: Database, storage: Storage, settings: Settings) -> Cleaned:
         cleaned.expired_samples = remove_expired_samples(db, storage, retention)
     ttl = dt.timedelta(seconds=settings.idempotency_ttl_s)
     cleaned.expired_idempotency_records = remove_expired_idempotency_records(db, ttl)
+    with db.transaction() as session:
+        cleaned.pruned_speeds = estimates.prune_speeds(session)
     return cleaned

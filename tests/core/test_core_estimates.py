@@ -3,10 +3,15 @@ that blends the plan with the observed pace."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
+from sqlalchemy import delete, select
 
 from core import estimates, training
 from core.estimates import SR_HEAD, STAGE, Eta, Line, Speeds, fit, plan_training, work_units
+from core.models import IterationSpeed
 
 
 def speeds(stage: Line, head: Line | None = None, measured: int = 0) -> Speeds:
@@ -85,3 +90,30 @@ def test_the_running_eta_does_not_swing_with_the_first_minutes_noise() -> None:
     assert high / low < 3.0
     naive_high, naive_low = max(r[2] for r in first_minutes), min(r[2] for r in first_minutes)
     assert naive_high / naive_low > high / low  # the old way swings more
+
+
+def test_pruning_keeps_the_newest_measurements_of_each_device_and_phase(db: Any) -> None:
+    # At the default (the RECENT rows a fit reads) pruning changes no estimate, so other tests' rows may go too.
+    device = f"test-device-{time.time_ns()}"
+    with db.transaction() as session:
+        for i in range(estimates.RECENT + 2):
+            for phase in (STAGE, SR_HEAD):
+                estimates.record_speed(
+                    session, device=device, phase=phase, stage=0, pixels=100 + i, channels=32,
+                    iterations=10, seconds=1.0 + i,
+                )  # fmt: skip
+    with db.read() as session:
+        before = estimates.load_speeds(session, device)
+    with db.transaction() as session:
+        assert estimates.prune_speeds(session) >= 2 * 2
+    with db.read() as session:
+        for phase in (STAGE, SR_HEAD):
+            kept = session.scalars(
+                select(IterationSpeed.pixels).where(
+                    IterationSpeed.device == device, IterationSpeed.phase == phase
+                )
+            ).all()
+            assert sorted(kept) == list(range(102, 102 + estimates.RECENT)), phase  # the newest RECENT
+        assert estimates.load_speeds(session, device) == before
+    with db.transaction() as session:
+        session.execute(delete(IterationSpeed).where(IterationSpeed.device == device))

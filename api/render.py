@@ -296,5 +296,6 @@ def vocabulary_read(settings: Settings) -> VocabularyRead:
         default_composite=v.DEFAULT_COMPOSITE,
         animation_formats=list(v.ANIMATION_FORMATS),
         sr_modes=list(v.SR_MODES),
+        paint_modes=list(v.PAINT_MODES),
         limits=limits,
     )

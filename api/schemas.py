@@ -567,6 +567,7 @@ class VocabularyRead(BaseModel):
     default_composite: v.Composite
     animation_formats: list[v.AnimationFormat]
     sr_modes: list[v.Mode] = Field(description="the modes whose models can get a super-resolution head")
+    paint_modes: list[v.Mode] = Field(description="the modes whose models turn a painting into an image")
     limits: LimitsRead
 
 

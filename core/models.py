@@ -56,7 +56,7 @@ class JobKind(StrEnum):
     ANIMATE = "animate"
     TRAIN_SR_HEAD = "train_sr_head"
     SUPER_RESOLVE = "super_resolve"
-    PAINT = "paint"  # paint-to-image on a generation, retarget or animation model
+    PAINT = "paint"  # paint-to-image on a generation or retarget model
 
 
 class JobState(StrEnum):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from engine.spec.config import Mode
 
-# Models trained on the photo: their samples show its texture. Harmonization and editing models learned to
-# restyle a pasted object instead.
-PAINT_MODES: tuple[Mode, ...] = ("generation", "retarget", "animation")
+# Models whose head and first body learned to read the photo itself (stage 0 reconstructs from the image, and
+# a painting enters there, engine/paint.py) and whose samples show its texture. Not animation: its stage-0
+# reconstruction input is noise, so nothing of it ever read an image. Not harmonization or editing: they
+# learned to restyle a pasted object.
+PAINT_MODES: tuple[Mode, ...] = ("generation", "retarget")
 PAINT_STAGE_MIN = 1  # stage 0 has no coarser output for the painting to stand in for
 PAINT_STAGE_DEFAULT = 1
 PAINT_MAX_DRAWS = 16  # n of one call: one batch through the generator

@@ -146,8 +146,8 @@ def test_a_json_body_is_415_naming_the_painting(trained: str, client: Any, calle
     assert response.status_code == 415 and "`painting`" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("mode", ["harmonization", "editing"])
-def test_harmonization_and_editing_models_cannot_paint(
+@pytest.mark.parametrize("mode", ["harmonization", "editing", "animation"])
+def test_models_that_never_read_the_photo_cannot_paint(
     mode: str, client: Any, caller: Any, db: Any, storage: Any, queue: Any
 ) -> None:
     model_id = new_model(client, caller, mode=mode)
@@ -158,12 +158,18 @@ def test_harmonization_and_editing_models_cannot_paint(
     problem = response.json()
     assert problem["type"] == PROBLEM + "validation"
     assert f"a {mode} model cannot turn a painting into an image" in problem["detail"]
-    assert "generation, retarget, animation" in problem["detail"]
+    assert "generation, retarget" in problem["detail"]
     assert paint_jobs(db, model_id) == 0 and queue.jobs == []
     assert object_keys(storage, f"models/{model_id}/jobs/") == []
 
 
-@pytest.mark.parametrize("mode", ["generation", "retarget", "animation"])
+def test_the_vocabulary_names_the_modes_that_paint(client: Any, caller: Any) -> None:
+    # the page shows its Paint button from this list
+    body = client.get("/v1/vocabulary", headers=caller.headers).json()
+    assert body["paint_modes"] == ["generation", "retarget"]
+
+
+@pytest.mark.parametrize("mode", ["generation", "retarget"])
 def test_models_trained_on_the_photo_can_paint(mode: str, client: Any, caller: Any, db: Any) -> None:
     model_id = new_model(client, caller, mode=mode)
     pretend_trained(db, model_id, mode=mode)

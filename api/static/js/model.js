@@ -2,7 +2,7 @@
 // as they change, a stage preview at each `stage_done`; GET /v1/models/{id} every second where streaming
 // fails), then its gallery, drawing more (sample jobs), animations, download and delete.
 
-import { PAINTING_MODES, paintableStages } from "./paint.js";
+import { paintableStages } from "./paint.js";
 import { ApiError, FINAL_STATES, followEvents, getJSON, poll, postJSON, query, remove } from "./api.js";
 import { bytes, clearError, clearErrors, duration, el, fromTemplate, ref, saveAs, shortId, showProblemInForm, stateBadge, when } from "./ui.js";
 import { viewScope } from "./view.js";
@@ -43,7 +43,7 @@ export function renderModel(view, modelId, context) {
     harmonize.hidden = !(trained && HARMONIZING_MODES.has(p.mode));
     harmonize.href = `#/models/${modelId}/harmonize`;
     const paint = ref(root, "paint-link");
-    paint.hidden = !(trained && PAINTING_MODES.has(p.mode || "generation") && paintableStages(model) >= 2); // a painting enters at stage 2 or later
+    paint.hidden = !(trained && vocabulary.paint_modes.includes(p.mode || "generation") && paintableStages(model) >= 2); // a painting enters at stage 2 or later
     paint.href = `#/models/${modelId}/paint`;
     ref(root, "download-checkpoint").hidden = !(trained && model.links.checkpoint);
   }

@@ -8,7 +8,6 @@ import { ApiError, getJSON, poll, postForm } from "./api.js";
 import { clearError, clearErrors, el, fromTemplate, ref, saveAs, showError, showProblemInForm } from "./ui.js";
 import { listEarlier, loadCanvasImage, pngOf, viewScope } from "./view.js";
 
-export const PAINTING_MODES = new Set(["generation", "retarget", "animation"]);
 const DISPLAY_SIDE = 480; // the canvas's longer side, in painting pixels (CSS scales it to fit)
 const PALETTE_SIZE = 5;
 const PALETTE_SAMPLE_SIDE = 64;
@@ -48,9 +47,10 @@ export function renderPaint(view, modelId, context) {
       status.textContent = "";
       return showError(pageError, new Error(`the model is ${model.state}; paint once its training succeeded`), "Not trained yet.");
     }
-    if (!PAINTING_MODES.has(mode)) {
+    const paintModes = context.vocabulary.paint_modes;
+    if (!paintModes.includes(mode)) {
       status.textContent = "";
-      return showError(pageError, new Error(`a ${mode} model cannot turn a painting into an image; train a generation, retarget or animation model on the photo`), "Not a painting model.");
+      return showError(pageError, new Error(`a ${mode} model cannot turn a painting into an image; train a ${paintModes.join(" or ")} model on the photo`), "Not a painting model.");
     }
     const stages = paintableStages(model);
     if (stages < 2) {

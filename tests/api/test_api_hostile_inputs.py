@@ -3,30 +3,14 @@ what is accepted is stored re-encoded, so trailing payloads never reach storage.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import Any
 
 import pytest
 
-from tests.service_fixtures import object_keys, png_header_only, scene_image
+from tests.service_fixtures import object_keys, png_header_only, png_of_zeros, scene_image
 
 PNG = scene_image()
 JPEG = scene_image(fmt="JPEG")
-
-
-def _png_of_zeros(width: int, height: int) -> bytes:
-    """A REAL decompression bomb: a valid PNG of zero rows, tiny on disk, width*height*3 bytes decoded."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    raw = zlib.compressobj(9)
-    row = b"\x00" * (1 + 3 * width)
-    idat = b"".join(raw.compress(row) for _ in range(height)) + raw.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _post(client: Any, caller: Any, **kwargs: Any) -> Any:
@@ -42,7 +26,7 @@ def _assert_problem(response: Any, status: int, slug: str | None = None) -> None
 
 REFUSED = {
     "decompression-bomb": (
-        {"image": ("b.png", _png_of_zeros(3000, 3000), "image/png")},
+        {"image": ("b.png", png_of_zeros(3000, 3000), "image/png")},
         422,
         "invalid-image",
     ),

@@ -13,21 +13,10 @@ from core.errors import NothingToKeep
 from core.models import Job, JobKind, JobState, Model
 from core.services import Services
 from core.storage import checkpoint_key
-from tests.service_fixtures import RecordingQueue, scene_image
+from tests.api.helpers import create_model
+from tests.service_fixtures import RecordingQueue
 
 PROBLEM = "https://consingan.dev/problems/"
-
-
-def new_model(client: Any, caller: Any, **fields: str) -> dict[str, Any]:
-    response = client.post(
-        "/v1/models",
-        headers=caller.headers,
-        data={"preset": "quick", **fields},
-        files={"image": ("scene.png", scene_image(), "image/png")},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def train_job(db: Any, model_id: str) -> Job:
@@ -50,7 +39,7 @@ def cancel(client: Any, caller: Any, model_id: str, **kwargs: Any) -> Any:
 def test_keep_trained_stages_flags_a_running_training_that_finished_a_stage(
     client: Any, caller: Any, db: Any
 ) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     set_running(db, model_id, stages_done=2)
     response = cancel(client, caller, model_id, json={"keep_trained_stages": True})
     assert response.status_code == 200, response.text
@@ -68,7 +57,7 @@ def test_keep_trained_stages_flags_a_running_training_that_finished_a_stage(
 def test_keep_with_nothing_to_keep_is_a_409_that_changes_nothing(
     client: Any, caller: Any, db: Any, stages_done: int, running: bool, says: str
 ) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     if running:
         set_running(db, model_id, stages_done)
     response = cancel(client, caller, model_id, json={"keep_trained_stages": True})
@@ -82,9 +71,9 @@ def test_keep_with_nothing_to_keep_is_a_409_that_changes_nothing(
 
 
 def test_a_cancel_without_a_body_discards_as_before(client: Any, caller: Any, db: Any) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     assert cancel(client, caller, model_id).json()["state"] == "canceled"  # queued: at once
-    other = new_model(client, caller)["id"]
+    other = create_model(client, caller)["id"]
     set_running(db, other, stages_done=1)
     body = cancel(client, caller, other, json={"keep_trained_stages": False}).json()
     assert body["cancel_requested"] is True and not train_job(db, other).keep_trained_stages
@@ -94,7 +83,7 @@ def test_a_cancel_without_a_body_discards_as_before(client: Any, caller: Any, db
     "payload", [{"keep_trained_stages": "yes"}, {"keep_trained_stages": 1}, {"keep": True}, [True]]
 )
 def test_a_malformed_cancel_body_is_a_422(client: Any, caller: Any, db: Any, payload: Any) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     set_running(db, model_id, stages_done=1)
     response = cancel(client, caller, model_id, json=payload)
     assert response.status_code == 422, response.text
@@ -114,7 +103,7 @@ def test_the_cancel_body_is_documented(client: Any) -> None:
 def test_a_model_reads_its_head_training_and_a_second_head_waits(
     client: Any, caller: Any, db: Any, queue: Any
 ) -> None:
-    model_id = new_model(client, caller, sr_factor="4")["id"]
+    model_id = create_model(client, caller, sr_factor="4")["id"]
     with db.transaction() as session:
         model = session.get_one(Model, model_id)
         job = session.scalars(select(Job).where(Job.model_id == model_id, Job.kind == JobKind.TRAIN)).one()
@@ -143,7 +132,7 @@ def test_a_model_reads_its_head_training_and_a_second_head_waits(
 
 
 def test_a_partial_model_gets_no_head(client: Any, caller: Any, db: Any) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     with db.transaction() as session:
         model = session.get_one(Model, model_id)
         job = session.scalars(select(Job).where(Job.model_id == model_id, Job.kind == JobKind.TRAIN)).one()
@@ -163,7 +152,7 @@ def test_keep_on_a_training_requeued_since_it_was_read_discards_nothing(
     client: Any, caller: Any, db: Any, settings: Any, storage: Any
 ) -> None:
     # The caller saw it running with a finished stage; the reaper re-queued it before the cancel landed.
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     set_running(db, model_id, stages_done=2)
     seen_running = train_job(db, model_id)
     with db.transaction() as session:
@@ -178,7 +167,7 @@ def test_keep_on_a_training_requeued_since_it_was_read_discards_nothing(
 def test_keep_after_a_plain_cancel_is_a_409_and_the_same_keep_again_is_answered_alike(
     client: Any, caller: Any, db: Any
 ) -> None:
-    discarded = new_model(client, caller)["id"]
+    discarded = create_model(client, caller)["id"]
     set_running(db, discarded, stages_done=2)
     assert cancel(client, caller, discarded).status_code == 200
     # the worker may already be discarding it: a keep now would promise what it cannot
@@ -187,7 +176,7 @@ def test_keep_after_a_plain_cancel_is_a_409_and_the_same_keep_again_is_answered_
     assert "already requested" in response.json()["detail"]
     assert not train_job(db, discarded).keep_trained_stages
 
-    kept = new_model(client, caller)["id"]
+    kept = create_model(client, caller)["id"]
     set_running(db, kept, stages_done=2)
     for _ in range(2):
         response = cancel(client, caller, kept, json={"keep_trained_stages": True})

@@ -11,22 +11,11 @@ from sqlalchemy import func, select
 from core.ids import new_id
 from core.models import Job, JobKind, JobState, Model, Sample, utcnow
 from core.storage import checkpoint_key, sample_key, sr_head_key
+from tests.api.helpers import create_model
 from tests.service_fixtures import scene_image
 
 PROBLEM = "https://consingan.dev/problems/"
 HEAD = {"key": "", "sr_train": 4.0, "passes": 6, "r0": 0.7937, "noise_amp": 0.02, "iterations": 600}
-
-
-def new_model(client: Any, caller: Any, **fields: str) -> dict[str, Any]:
-    response = client.post(
-        "/v1/models",
-        headers=caller.headers,
-        data={"preset": "quick", **fields},
-        files={"image": ("scene.png", scene_image(), "image/png")},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def pretend_trained(db: Any, model_id: str, head: bool = True, mode: str = "generation") -> None:
@@ -54,7 +43,7 @@ def jobs_of(db: Any, model_id: str, kind: JobKind) -> int:
 
 @pytest.fixture
 def trained(client: Any, caller: Any, db: Any, queue: Any) -> str:
-    model_id: str = new_model(client, caller)["id"]
+    model_id: str = create_model(client, caller)["id"]
     pretend_trained(db, model_id)
     queue.jobs.clear()
     return model_id
@@ -78,7 +67,7 @@ def test_super_resolve_job_is_queued_with_the_heads_factor(
 def test_a_model_without_a_head_is_409_saying_how_to_get_one(
     client: Any, caller: Any, db: Any, queue: Any
 ) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     pretend_trained(db, model_id, head=False)
     queue.jobs.clear()
     response = enlarge(client, caller, model_id)
@@ -91,7 +80,7 @@ def test_a_model_without_a_head_is_409_saying_how_to_get_one(
 def test_an_untrained_model_is_409_and_another_owners_404(
     client: Any, caller: Any, make_caller: Any, db: Any
 ) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     early = enlarge(client, caller, model_id)
     assert early.status_code == 409 and early.json()["type"] == PROBLEM + "conflict"
     pretend_trained(db, model_id)
@@ -119,7 +108,7 @@ def test_an_output_over_the_cap_is_422_with_the_largest_factor(
     make_client: Any, caller: Any, db: Any, queue: Any
 ) -> None:
     client = make_client(max_sr_output_pixels=10_000)  # 27x32 at most x3.4 (96x86 is 8256 pixels)
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     pretend_trained(db, model_id)
     queue.jobs.clear()
     response = enlarge(client, caller, model_id, factor=4.0)
@@ -154,7 +143,7 @@ def test_bad_fields_are_422_and_queue_nothing(
 def test_a_sample_of_this_model_is_a_source_and_another_models_is_404(
     trained: str, client: Any, caller: Any, db: Any, queue: Any
 ) -> None:
-    other = new_model(client, caller)["id"]
+    other = create_model(client, caller)["id"]
     sample_ids = {}
     with db.transaction() as session:
         for model_id in (trained, other):
@@ -175,7 +164,7 @@ def test_a_sample_of_this_model_is_a_source_and_another_models_is_404(
 def test_a_head_for_a_trained_model_and_its_replacement(
     client: Any, caller: Any, db: Any, queue: Any
 ) -> None:
-    model_id = new_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     pretend_trained(db, model_id, head=False)
     queue.jobs.clear()
     first = client.post(f"/v1/models/{model_id}/sr-head", headers=caller.headers, json={"factor": 2.0})
@@ -198,14 +187,14 @@ def test_harmonization_models_get_no_head(client: Any, caller: Any, db: Any) -> 
         files={"image": ("scene.png", scene_image(), "image/png")},
     )
     assert refused.status_code == 422 and "super-resolution head" in refused.json()["detail"]
-    model_id = new_model(client, caller, mode="harmonization")["id"]
+    model_id = create_model(client, caller, mode="harmonization")["id"]
     pretend_trained(db, model_id, head=False, mode="harmonization")
     later = client.post(f"/v1/models/{model_id}/sr-head", headers=caller.headers, json={})
     assert later.status_code == 422 and "generation, retarget, animation" in later.json()["detail"]
 
 
 def test_sr_fields_on_model_creation(client: Any, caller: Any) -> None:
-    body = new_model(client, caller, sr_factor="4", sr_iters="100")
+    body = create_model(client, caller, sr_factor="4", sr_iters="100")
     assert body["params"]["sr_factor"] == 4.0 and body["params"]["sr_iters"] == 100
     alone = client.post(
         "/v1/models",

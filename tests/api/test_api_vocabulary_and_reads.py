@@ -19,21 +19,10 @@ from core.vocabulary import MODES, PRESETS
 from engine.spec import request_config
 from engine.spec.config import TrainConfig
 from engine.spec.geometry import stage_sizes
+from tests.api.helpers import create_model
 from tests.service_fixtures import object_keys, scene_image
 
 PROBLEM = "application/problem+json"
-
-
-def post_model(client: Any, caller: Any, **fields: Any) -> dict[str, Any]:
-    response = client.post(
-        "/v1/models",
-        headers=caller.headers,
-        data={"preset": "quick", **fields},
-        files={"image": ("scene.png", scene_image(), "image/png")},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def pretend_trained(db: Any, storage: Any, model_id: str) -> str:
@@ -121,7 +110,7 @@ def test_model_input_and_stage_previews_stream_to_their_owner_only(
 ) -> None:
     local = LocalStorage(tmp_path / "objects")
     client = make_client(storage=local)
-    model = post_model(client, caller)
+    model = create_model(client, caller)
     assert model["input_url"] == f"http://testserver/v1/models/{model['id']}/input"
     download = client.get(model["input_url"], headers=caller.headers)
     assert download.status_code == 200 and download.headers["content-type"] == "image/png"
@@ -142,7 +131,7 @@ def test_model_input_and_stage_previews_stream_to_their_owner_only(
 
 
 def test_stage_done_events_link_their_preview(client: Any, caller: Any, db: Any, storage: Any) -> None:
-    model = post_model(client, caller)
+    model = create_model(client, caller)
     job_id = model["train_job_id"]
     with db.transaction() as session:
         assert jobs.claim(session, job_id, "w", max_attempts=3)
@@ -161,7 +150,7 @@ def test_stage_done_events_link_their_preview(client: Any, caller: Any, db: Any,
 def test_deleting_a_sample_removes_its_row_and_image(
     client: Any, caller: Any, make_caller: Any, db: Any, storage: Any
 ) -> None:
-    model_id = post_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     sample_id = pretend_trained(db, storage, model_id)
     path = f"/v1/models/{model_id}/samples/{sample_id}"
     assert client.delete(path, headers=make_caller().headers).status_code == 404
@@ -170,7 +159,7 @@ def test_deleting_a_sample_removes_its_row_and_image(
     assert object_keys(storage, f"models/{model_id}/samples/") == []
     again = client.delete(path, headers=caller.headers)
     assert again.status_code == 404 and again.headers["content-type"] == PROBLEM
-    other_model = post_model(client, caller)["id"]  # a sample id under another model of the same owner
+    other_model = create_model(client, caller)["id"]  # a sample id under another model of the same owner
     other_sample = pretend_trained(db, storage, other_model)
     assert (
         client.delete(f"/v1/models/{model_id}/samples/{other_sample}", headers=caller.headers).status_code
@@ -198,7 +187,7 @@ def test_a_delete_committed_while_storage_is_away_succeeds_and_leaves_the_object
     make_client: Any, caller: Any, db: Any, storage: Any
 ) -> None:
     client = make_client(storage=_StorageThatCannotDelete(storage))
-    model_id = post_model(client, caller)["id"]
+    model_id = create_model(client, caller)["id"]
     sample_id = pretend_trained(db, storage, model_id)
     assert (
         client.delete(f"/v1/models/{model_id}/samples/{sample_id}", headers=caller.headers).status_code == 204
@@ -216,8 +205,8 @@ def test_a_delete_committed_while_storage_is_away_succeeds_and_leaves_the_object
 def test_jobs_list_filters_by_model_kind_and_state_for_their_owner_only(
     client: Any, caller: Any, make_caller: Any, db: Any, storage: Any
 ) -> None:
-    first = post_model(client, caller)["id"]
-    second = post_model(client, caller)["id"]
+    first = create_model(client, caller)["id"]
+    second = create_model(client, caller)["id"]
     pretend_trained(db, storage, first)
     with db.transaction() as session:
         model = session.get_one(Model, first)

@@ -68,5 +68,6 @@ def test_a_commit_in_this_process_wakes_prefer_wait_on_sqlite(tmp_path: Path) ->
     finished = dt.datetime.fromisoformat(answer.json()["finished_at"])
     gap_s = (answered - finished).total_seconds()
     assert answer.json()["state"] == "succeeded"
-    assert 0 <= gap_s < 0.75, f"answered {gap_s:.3f} s after the job finished"
+    # the re-reads are 30 s apart: 5 s allows for a loaded machine and is still far below a missed wake's 30 s
+    assert 0 <= gap_s < 5.0, f"answered {gap_s:.3f} s after the job finished"
     db.dispose()

@@ -27,14 +27,52 @@ AXE = Path(__file__).resolve().parents[1] / "contract" / "ts" / "node_modules" /
 EXTRA_RULES = ("label-content-name-mismatch",)
 
 
+class Fetches:
+    """The page's requests in flight, but for its event streams (open while a job runs, by design).
+
+    Playwright's `wait_for_load_state("networkidle")` cannot tell when a view's fetches landed here: it fires
+    once per document, and the page's views change by hash (same-document navigations), so after the first
+    view it returns at once (measured with Playwright 1.65: 0.04 s after a hash navigation whose fetch took
+    2 s). `quiet()` is networkidle per view: no request in flight for 500 ms."""
+
+    QUIET_S = 0.5
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.in_flight: set[Any] = set()
+        self.changed = time.monotonic()
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, request: Any) -> None:
+        if request.headers.get("accept") != "text/event-stream":
+            self.in_flight.add(request)
+            self.changed = time.monotonic()
+
+    def _ended(self, request: Any) -> None:
+        if request in self.in_flight:
+            self.in_flight.discard(request)
+            self.changed = time.monotonic()
+
+    def quiet(self, timeout_s: float = 20) -> None:
+        """No request in flight for QUIET_S, counted from this call at the earliest: the requests of a view
+        just navigated to may not have been reported yet."""
+        began = time.monotonic()
+        deadline = began + timeout_s
+        while self.in_flight or time.monotonic() - max(self.changed, began) < self.QUIET_S:
+            assert time.monotonic() < deadline, f"still fetching: {[r.url for r in self.in_flight]}"
+            self.page.wait_for_timeout(50)  # Playwright delivers the page's request events while it waits
+
+
 @pytest.fixture
-def axe_page(browser: Any, stack: Stack) -> Iterator[Any]:
+def axe_page(browser: Any, stack: Stack) -> Iterator[tuple[Any, Fetches]]:
     if not AXE.is_file():
         unavailable(f"{AXE} missing: run `make install-ts` (npm)")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     context.set_default_timeout(20_000)
     page = context.new_page()
-    yield page
+    yield page, Fetches(page)  # watching before the first navigation: every request is seen
     context.close()
 
 
@@ -50,8 +88,8 @@ def violations(page: Any) -> list[dict[str, Any]]:
     ]
 
 
-def assert_clean(page: Any, view: str) -> None:
-    page.wait_for_timeout(300)  # let the view's first fetches land
+def assert_clean(page: Any, fetches: Fetches, view: str) -> None:
+    fetches.quiet()  # let the view's fetches land (and what they render be there)
     found = violations(page)
     assert found == [], f"{view}: {json.dumps(found, indent=1)}"
 
@@ -59,17 +97,17 @@ def assert_clean(page: Any, view: str) -> None:
 def test_axe_finds_nothing_on_the_sign_in_training_gallery_and_harmonize_views(
     axe_page: Any, stack: Stack
 ) -> None:
-    page = axe_page
+    page, fetches = axe_page
     page.goto(stack.base_url)
     page.wait_for_selector("#sign-in:not([hidden])")
-    assert_clean(page, "sign-in")
+    assert_clean(page, fetches, "sign-in")
 
     generation = trained_model(stack, "generation")
     harmonization = trained_model(stack, "harmonization")
     sign_in(page, stack, "#/new")
     page.locator("#view h1").first.wait_for()
     page.locator("#model-list a").first.wait_for()  # the model list (its links) is part of every view
-    assert_clean(page, "upload form")
+    assert_clean(page, fetches, "upload form")
 
     fields = {"preset": "quick", "train_stages": "3", "iters_per_stage": "400", "max_size": "40"}
     created = stack.api(
@@ -84,22 +122,22 @@ def test_axe_finds_nothing_on_the_sign_in_training_gallery_and_harmonize_views(
             time.sleep(0.3)
         page.goto(f"{stack.base_url}/#/models/{running}")
         page.locator("[data-ref=progress-section]").wait_for()
-        assert_clean(page, "training in progress")
+        assert_clean(page, fetches, "training in progress")
     finally:
         stack.api("POST", f"/v1/models/{running}/cancel")
 
     page.goto(f"{stack.base_url}/#/models/{generation}")
     page.locator("[data-ref=gallery] .tile img[src]").first.wait_for()
-    assert_clean(page, "gallery")
+    assert_clean(page, fetches, "gallery")
 
     page.goto(f"{stack.base_url}/#/models/{harmonization}/harmonize")
     page.locator("#view h1").first.wait_for()
-    assert_clean(page, "harmonize")
+    assert_clean(page, fetches, "harmonize")
 
 
 def test_axe_is_awake(axe_page: Any, stack: Stack) -> None:
     """The check can fail: a link whose name does not contain its text is found."""
-    page = axe_page
+    page, _ = axe_page
     page.goto(stack.base_url)
     page.wait_for_selector("#sign-in:not([hidden])")
     page.evaluate(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -29,16 +30,23 @@ def test_the_upload_form_shows_the_expected_training_time_and_follows_the_settin
     sign_in(page, stack, "#/new")
     estimate = page.locator("#train-estimate")
     assert estimate.is_hidden()  # no image, no estimate
-    page.set_input_files(
-        "#train-image", files=[{"name": "hills.png", "mimeType": PNG_FILE, "buffer": landscape()}]
-    )
+    asked: list[str] = []  # every estimate the page asks for
+    page.on("request", lambda request: asked.append(request.url) if "/v1/estimate?" in request.url else None)
+    # The preset first: with no image yet it asks for nothing, so the image brings the one estimate request
+    # whose answer the page shows (compared below with that answer, not with a second call of our own).
     page.select_option("#train-preset", "quick")
+    with page.expect_response(lambda response: "/v1/estimate?" in response.url) as answered:
+        page.set_input_files(
+            "#train-image", files=[{"name": "hills.png", "mimeType": PNG_FILE, "buffer": landscape()}]
+        )
     estimate.filter(has_text="Expected training time").wait_for()
     first = estimate.inner_text()
     assert "4 stages" in first and "queue" in first, first
-    expected = stack.api(
-        "GET", "/v1/estimate", params={"width": 192, "height": 128, "preset": "quick"}
-    ).json()
+    response = answered.value
+    assert response.ok and len(asked) == 1, asked
+    query = parse_qs(urlsplit(response.url).query)
+    assert (query["width"], query["height"], query["preset"]) == (["192"], ["128"], ["quick"]), query
+    expected = response.json()
     assert abs(total_seconds(first) - expected["total_s"]) <= 1.5, (first, expected)
 
     page.click("summary:has-text('Advanced settings')")

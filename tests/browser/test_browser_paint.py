@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.browser.conftest import Stack
 from tests.browser.images import landscape
@@ -52,7 +53,7 @@ def test_paint_with_the_photos_colours_and_see_two_draws(page: Any, stack: Stack
     page.get_by_text("A 480 × 320 canvas").wait_for()
 
     swatches = page.locator(".swatch")
-    assert swatches.count() == 5
+    expect(swatches).to_have_count(5, timeout=20_000)  # retried until the palette is drawn
     colours = [swatches.nth(i).get_attribute("data-colour") for i in range(5)]
     assert len(set(colours)) == 5
     # the photo's sky is among them: a colour with much more blue than red

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.test_e2e_celery import celery_worker  # noqa: F401  (a fixture)
+from tests.e2e.conftest import celery_worker  # noqa: F401  (a fixture of tests/e2e, used here too)
 from tests.service_fixtures import TINY_TRAINING, scene_image, settings_env
 
 pytestmark = pytest.mark.e2e

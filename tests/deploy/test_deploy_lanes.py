@@ -43,7 +43,7 @@ def test_each_lane_has_its_worker_on_the_gpu(services: dict[str, Any]) -> None:
         assert worker["build"]["dockerfile"] == "Dockerfile.gpu"
         assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     ports = {s["environment"].get("CONSINGAN_WORKER_METRICS_PORT") for s in (long, interactive)}
-    assert len(ports) == 2  # each worker serves its own metrics
+    assert None not in ports and len(ports) == 2  # each worker serves its own metrics, on a port it is given
 
 
 def test_compose_file_is_valid_against_the_compose_schema() -> None:

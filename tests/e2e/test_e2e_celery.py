@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,99 +13,10 @@ from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from core.queue import CeleryQueue
-from tests.service_fixtures import RUN_ID, cancel_leftover_jobs, scene_image, settings_env
+from tests.e2e.helpers import METRICS_PORT, post_and_wait, train_tiny, wait_for
+from tests.service_fixtures import scene_image
 
 pytestmark = pytest.mark.e2e
-
-FINAL = {"succeeded", "failed", "canceled"}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# The worker's metrics port: a module constant, not a fixture, so modules importing `celery_worker` need
-# nothing else.
-METRICS_PORT = _free_port()
-
-
-@pytest.fixture(scope="module")
-def celery_worker(
-    settings: Any,
-    redis_url: str,
-    storage: Any,
-    db: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Path]:
-    """`celery -A worker.celery_app worker` as production runs it (prefork, one process per task), with the
-    test's settings passed through CONSINGAN_* variables."""
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    cancel_leftover_jobs(db)  # its reaper would otherwise run other tests' stranded jobs
-    env = {**os.environ, **settings_env(settings), "CONSINGAN_BROKER_URL": redis_url}
-    env["CONSINGAN_WORKER_METRICS_PORT"] = str(METRICS_PORT)
-    env["CONSINGAN_WORKER_METRICS_ADDR"] = "127.0.0.1"
-    env["CONSINGAN_WORKER_METRICS_DIR"] = str(log_path.parent / "metrics")
-    command = [
-        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-        "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
-        "-Q", f"{settings.gpu_queue},{settings.interactive_queue},{settings.webhooks_queue}",
-        "-n", f"e2e-{RUN_ID}@%h", "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while b"ready" not in log_path.read_bytes() and time.monotonic() < deadline:
-            assert process.poll() is None, log_path.read_text()
-            time.sleep(0.2)
-        yield log_path
-    finally:
-        process.terminate()  # warm shutdown
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def wait_for(
-    client: Any, path: str, headers: dict[str, str], log: Path, timeout_s: float = 240
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(path, headers=headers).json()
-        if body["state"] in FINAL:
-            return body
-        time.sleep(0.5)
-    pytest.fail(f"{path} did not finish in {timeout_s}s; worker log:\n{log.read_text()[-5000:]}")
-
-
-def submitted(client: Any, response: Any, caller: Any, log: Path) -> dict[str, Any]:
-    """A created model or job, once it succeeded through the worker."""
-    assert response.status_code in (200, 202), response.text
-    done = wait_for(client, response.headers["location"], caller.headers, log)
-    assert done["state"] == "succeeded", done["error"]
-    return done
-
-
-def train_tiny(client: Any, caller: Any, log: Path, **fields: str) -> dict[str, Any]:
-    data = {"preset": "quick", "train_stages": "2", "iters_per_stage": "5", "max_size": "32", **fields}
-    response = client.post(
-        "/v1/models", headers=caller.headers, data=data,
-        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
-    )  # fmt: skip
-    return submitted(client, response, caller, log)
-
-
-def post_and_wait(client: Any, caller: Any, path: str, body: dict[str, Any], log: Path) -> dict[str, Any]:
-    response = client.post(path, headers={**caller.headers, "Prefer": "wait=60"}, json=body)
-    return submitted(client, response, caller, log)
 
 
 def test_upload_train_sample_download_and_signed_webhook(

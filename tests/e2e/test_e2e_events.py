@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from core.queue import CeleryQueue
-from tests.e2e.test_e2e_celery import _free_port, celery_worker  # noqa: F401  (the fixture, by name)
+from tests.e2e.helpers import free_port
 from tests.service_fixtures import TINY_TRAINING, scene_image
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ def served(settings: Any, storage: Any, redis_url: str, **overrides: Any) -> Ite
 
     app_settings = settings.model_copy(update={"broker_url": redis_url, **overrides})
     app = create_app(app_settings, storage=storage, queue=CeleryQueue(app_settings))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -83,7 +83,7 @@ def stream(http: httpx.Client, path: str, headers: dict[str, str]) -> list[dict[
 
 
 def test_prefer_wait_answers_at_the_workers_commit_not_at_a_poll(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     settings: Any,
     storage: Any,
     redis_url: str,
@@ -105,13 +105,14 @@ def test_prefer_wait_answers_at_the_workers_commit_not_at_a_poll(
     finished = dt.datetime.fromisoformat(job["finished_at"])
     gap_s = (answered - finished).total_seconds()
     print(f"Prefer: wait answered {gap_s * 1000:.0f} ms after the job's finished_at; load {os.getloadavg()}")
-    # The fallback re-read is 30 s away: only the worker's commit (NOTIFY) can answer this soon. The bound is
-    # generous for a loaded 2-core machine (the answer also includes a read and rendering the model).
-    assert 0 <= gap_s < 0.75, f"answered {gap_s:.3f} s after the job finished"
+    # The fallback re-read is 30 s away (NO_POLLING): only the worker's commit (NOTIFY) can answer this soon.
+    # 5 s is generous for a loaded 2-core machine (the answer also includes a read and rendering the model) and
+    # still far below the 30 s a missed wake would take.
+    assert 0 <= gap_s < 5.0, f"answered {gap_s:.3f} s after the job finished"
 
 
 def test_event_stream_follows_a_training_live_and_resumes_after_last_event_id(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     settings: Any,
     storage: Any,
     redis_url: str,

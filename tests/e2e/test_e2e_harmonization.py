@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 import engine
 from core.queue import CeleryQueue
-from tests.e2e.test_e2e_celery import celery_worker, wait_for  # noqa: F401  (the fixture, by name)
+from tests.e2e.helpers import wait_for
 from tests.service_fixtures import scene_image
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ def mask_png(size: tuple[int, int]) -> bytes:
 
 
 def test_train_harmonize_fine_tune_download_and_webhook(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     make_client: Any,
     settings: Any,
     redis_url: str,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from core.queue import CeleryQueue
-from tests.e2e.test_e2e_celery import train_tiny, wait_for
+from tests.e2e.helpers import train_tiny, wait_for
 from tests.faults.harness import free_port
 from tests.service_fixtures import RUN_ID, cancel_leftover_jobs, scene_image, settings_env
 
@@ -173,8 +173,8 @@ def test_the_embedded_runner_draws_a_sample_while_another_model_trains(tmp_path:
 
         ready = train(5)
         deadline = time.monotonic() + 240
-        while state(ready) != "succeeded":
-            assert time.monotonic() < deadline and state(ready) in ("queued", "running"), log_path.read_text()
+        while (now := state(ready)) != "succeeded":  # one read per round: a second could see another state
+            assert time.monotonic() < deadline and now in ("queued", "running"), (now, log_path.read_text())
             time.sleep(0.3)
         busy = train(20000)
         while state(busy) != "running":

@@ -3,22 +3,21 @@ through its presigned URL and decoded back with PyAV: H.264, yuv420p, every fram
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import pytest
 
 from core.queue import CeleryQueue
-from tests.e2e.test_e2e_celery import celery_worker, post_and_wait, train_tiny  # noqa: F401  (the fixture)
+from tests.e2e.helpers import post_and_wait, train_tiny
+from tests.video import decode
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_mp4_animation_through_a_real_worker_decodes_back(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     make_client: Any,
     settings: Any,
     redis_url: str,
@@ -34,12 +33,10 @@ def test_an_mp4_animation_through_a_real_worker_decodes_back(
     download = httpx.get(result["url"])  # presigned
     assert download.status_code == 200 and download.headers["content-type"] == "video/mp4"
 
-    with av.open(io.BytesIO(download.content)) as container:
-        stream = container.streams.video[0]
-        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-    assert len(frames) == 11 and stream.average_rate == 8
+    video = decode(download.content)
+    assert video.codec == "h264" and video.pix_fmt == "yuv420p"
+    assert len(video.frames) == 11 and video.average_rate == 8
     # the job reports the file's frame size: the model's, each side rounded up to even
-    assert (stream.width, stream.height) == (result["width"], result["height"])
-    assert frames[0].shape == (result["height"], result["width"], 3)
+    assert (video.width, video.height) == (result["width"], result["height"])
+    assert video.frames[0].shape == (result["height"], result["width"], 3)
     assert (result["width"], result["height"]) == (32, 28)  # the 48 x 40 scene at max_size 32 is 32 x 27

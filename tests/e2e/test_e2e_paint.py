@@ -13,14 +13,14 @@ import pytest
 from PIL import Image
 
 from core.queue import CeleryQueue
-from tests.e2e.test_e2e_celery import celery_worker, train_tiny  # noqa: F401  (the fixture, by name)
+from tests.e2e.helpers import train_tiny
 from tests.service_fixtures import scene_image
 
 pytestmark = pytest.mark.e2e
 
 
 def test_train_paint_download_and_replay(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     make_client: Any,
     settings: Any,
     redis_url: str,

@@ -4,6 +4,7 @@ worker created when the training ended and then ran from the queue; a cancel kee
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -12,14 +13,14 @@ from typing import Any
 import pytest
 
 from core.queue import CeleryQueue
-from tests.e2e.test_e2e_celery import celery_worker, wait_for  # noqa: F401  (the worker fixture)
+from tests.e2e.helpers import train_tiny, wait_for
 from tests.service_fixtures import scene_image
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_model_succeeds_then_its_head_trains_as_a_job_of_its_own(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     make_client: Any,
     settings: Any,
     redis_url: str,
@@ -27,22 +28,12 @@ def test_the_model_succeeds_then_its_head_trains_as_a_job_of_its_own(
     receiver: Any,
 ) -> None:
     client = make_client(queue=CeleryQueue(settings.model_copy(update={"broker_url": redis_url})))
-    created = client.post(
-        "/v1/models",
-        headers=caller.headers,
-        data={
-            "preset": "quick", "train_stages": "2", "iters_per_stage": "5", "max_size": "32", "seed": "8",
-            "sr_factor": "2", "sr_iters": "60", "webhook_url": receiver.url,
-            "webhook_events": "model.succeeded,job.succeeded",
-        },
-        files={"image": ("scene.png", scene_image(48, 40), "image/png")},
+    model = train_tiny(
+        client, caller, celery_worker, seed="8", sr_factor="2", sr_iters="60",
+        webhook_url=receiver.url, webhook_events="model.succeeded,job.succeeded",
     )  # fmt: skip
-    assert created.status_code == 202, created.text
-    model = wait_for(client, created.headers["location"], caller.headers, celery_worker)
-    assert model["state"] == "succeeded", model["error"]
     head = model["sr_head_training"]
     assert head is not None and head["factor"] == 2.0
-    assert model["sr_head"] is None or head["state"] == "succeeded"  # ready before its head
     (first,) = receiver.wait(1)
     assert json.loads(first.body)["type"] == "model.succeeded"
     samples = client.get(f"/v1/models/{model['id']}/samples", headers=caller.headers).json()["data"]
@@ -50,6 +41,11 @@ def test_the_model_succeeds_then_its_head_trains_as_a_job_of_its_own(
 
     done = wait_for(client, f"/v1/jobs/{head['job_id']}", caller.headers, celery_worker)
     assert done["state"] == "succeeded" and done["kind"] == "train_sr_head", done["error"]
+    # ready before its head: the model's training job had finished when the head's job started
+    training = client.get(f"/v1/jobs/{model['train_job_id']}", headers=caller.headers).json()
+    finished, started = training["finished_at"], done["started_at"]  # `done` is GET /v1/jobs/{head's id}
+    assert finished is not None and started is not None, (training, done)
+    assert dt.datetime.fromisoformat(finished) <= dt.datetime.fromisoformat(started), (finished, started)
     assert done["progress"]["iters_per_stage"] == 60 and done["progress"]["percent"] == pytest.approx(100.0)
     events = client.get(f"/v1/jobs/{head['job_id']}/events", headers=caller.headers).json()["data"]
     assert [e["type"] for e in events][:2] == ["queued", "started"]
@@ -62,7 +58,7 @@ def test_the_model_succeeds_then_its_head_trains_as_a_job_of_its_own(
 
 
 def test_cancel_keeping_the_trained_stages_through_the_worker(
-    celery_worker: Path,  # noqa: F811
+    celery_worker: Path,
     make_client: Any,
     settings: Any,
     redis_url: str,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -14,29 +12,22 @@ import torch
 import engine
 from engine import TrainedModel
 from engine.cli import main as engine_cli
-
-
-def decode(data: bytes) -> tuple[av.video.stream.VideoStream, list[np.ndarray], str]:
-    """The video stream's facts and its frames as [H, W, 3] uint8 RGB."""
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-        return stream, frames, container.format.name
+from tests.video import decode
 
 
 def test_a_walk_of_the_model_becomes_an_h264_mp4_with_every_frame(trained: TrainedModel) -> None:
     frames = engine.animate(trained, 9, rng=engine.make_rng(0))  # [9, 3, H, W]
     data = engine.frames_to_animation(frames, 12.0, "mp4")
-    stream, decoded, container = decode(data)
-    assert "mp4" in container.split(",")
-    assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+    video = decode(data)
+    assert "mp4" in video.container.split(",")
+    assert video.codec == "h264" and video.pix_fmt == "yuv420p"
     height, width = frames.shape[-2:]
-    assert (stream.height, stream.width) == engine.animation_size(height, width, "mp4")
-    assert stream.height % 2 == 0 and stream.width % 2 == 0
-    assert len(decoded) == 9 and stream.average_rate == 12
+    assert (video.height, video.width) == engine.animation_size(height, width, "mp4")
+    assert video.height % 2 == 0 and video.width % 2 == 0
+    assert len(video.frames) == 9 and video.average_rate == 12
     # the frames are the walk's: close to their source after yuv420p and x264 at crf 18
     sources = ((frames.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
-    for picture, source in zip(decoded, sources, strict=True):
+    for picture, source in zip(video.frames, sources, strict=True):
         assert np.abs(picture[:height, :width].astype(np.float32) - source).mean() < 8
 
 
@@ -44,7 +35,7 @@ def test_frames_keep_their_order() -> None:
     # ten flat frames from dark to light: the decoded brightness must rise frame by frame
     levels = torch.linspace(-0.8, 0.8, 10)
     frames = levels.view(10, 1, 1, 1).expand(10, 3, 24, 32).contiguous()
-    _, decoded, _ = decode(engine.frames_to_animation(frames, 10.0, "mp4"))
+    decoded = decode(engine.frames_to_animation(frames, 10.0, "mp4")).frames
     means = [float(picture.mean()) for picture in decoded]
     assert len(means) == 10 and means == sorted(means) and means[-1] - means[0] > 150, means
 
@@ -54,10 +45,10 @@ def test_odd_sides_are_padded_by_one_pixel_repeating_the_edge(height: int, width
     # a left-to-right ramp in red, a top-to-bottom ramp in green: the padded row/column must repeat the last one
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
     frame = torch.stack([xs, ys, torch.zeros_like(xs)])
-    stream, decoded, _ = decode(engine.frames_to_animation(frame.expand(3, 3, height, width), 5.0, "mp4"))
+    video = decode(engine.frames_to_animation(frame.expand(3, 3, height, width), 5.0, "mp4"))
     even_h, even_w = height + height % 2, width + width % 2
-    assert (stream.height, stream.width) == (even_h, even_w) == decoded[0].shape[:2]
-    picture = decoded[-1].astype(float)
+    assert (video.height, video.width) == (even_h, even_w) == video.frames[0].shape[:2]
+    picture = video.frames[-1].astype(float)
     if width % 2:  # the extra column repeats the last: as red as it
         assert abs(picture[:, -1, 0].mean() - picture[:, -2, 0].mean()) < 6
     if height % 2:
@@ -66,8 +57,8 @@ def test_odd_sides_are_padded_by_one_pixel_repeating_the_edge(height: int, width
 
 
 def test_frame_rate_keeps_fractional_fps() -> None:
-    stream, decoded, _ = decode(engine.frames_to_animation(torch.zeros(4, 3, 16, 16), 7.5, "mp4"))
-    assert stream.average_rate == Fraction(15, 2) and len(decoded) == 4
+    video = decode(engine.frames_to_animation(torch.zeros(4, 3, 16, 16), 7.5, "mp4"))
+    assert video.average_rate == Fraction(15, 2) and len(video.frames) == 4
 
 
 def test_an_mp4_is_smaller_than_the_gif_of_the_same_frames(trained: TrainedModel) -> None:
@@ -81,8 +72,8 @@ def test_cli_writes_the_format_its_out_suffix_names(trained: TrainedModel, tmp_p
     (tmp_path / "model.safetensors").write_bytes(engine.checkpoint.to_bytes(trained))
     out = tmp_path / "walk.mp4"
     assert engine_cli(["--device", "cpu", "animate", str(tmp_path), "--out", str(out), "--frames", "5"]) == 0
-    stream, decoded, _ = decode(out.read_bytes())
-    assert stream.codec_context.name == "h264" and len(decoded) == 5
+    video = decode(out.read_bytes())
+    assert video.codec == "h264" and len(video.frames) == 5
     forced = tmp_path / "walk.bin"
     args = [
         "--device",
@@ -97,4 +88,4 @@ def test_cli_writes_the_format_its_out_suffix_names(trained: TrainedModel, tmp_p
         "mp4",
     ]
     assert engine_cli(args) == 0
-    assert len(decode(forced.read_bytes())[1]) == 4
+    assert len(decode(forced.read_bytes()).frames) == 4

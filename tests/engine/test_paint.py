@@ -130,8 +130,11 @@ def test_a_painting_in_roughly_the_photos_colours_renders_as_one_in_its_exact_co
     assert not torch.allclose(unsnapped, as_drawn, atol=1e-3)
 
 
-@pytest.mark.parametrize("stage", [0, 4, -1])
-def test_a_stage_outside_1_to_last_is_refused(trained: TrainedModel, stage: int) -> None:
+@pytest.mark.parametrize("where", ["zero", "stage count", "negative"])
+def test_a_stage_outside_1_to_last_is_refused(trained: TrainedModel, where: str) -> None:
+    # the stage count is one past the last stage: the boundary, so a `<=` for `<` in the check is caught
+    # (the last stage itself is accepted: the photo model's stage 3 in the layout test above)
+    stage = {"zero": 0, "stage count": trained.stages_done, "negative": -1}[where]
     with pytest.raises(ValueError, match="stage must be between 1 and"):
         engine.paint_to_image(trained, torch.zeros(1, 3, 40, 48), stage=stage)
 

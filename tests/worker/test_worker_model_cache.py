@@ -5,6 +5,7 @@ never served from the cache."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from core import service
 from core.keys import create_key, get_or_create_owner
 from core.models import Job, JobKind, JobState, Model, Sample
 from core.services import Services
+from core.storage import Storage
 from tests.service_fixtures import TINY_TRAINING, Caller, RecordingQueue, scene_image, submit_job
 from worker.model_cache import CacheKey, ModelCache, sr_head_version, trained_version
 from worker.run import run_job
@@ -79,17 +81,46 @@ def test_versions_change_with_the_rows_that_point_at_the_objects() -> None:
 
 
 class CountingStorage:
-    """The worker's storage, recording every key it reads."""
+    """The worker's storage, recording every key (or prefix) it reads, by any of the protocol's reads."""
+
+    READS = ("get", "iter_chunks", "exists", "size", "list_objects")
+    # writes; presigned_url signs locally (no request); check is the readiness probe
+    NOT_READS = ("put", "delete", "delete_prefix", "presigned_url", "check")
 
     def __init__(self, real: Any) -> None:
-        self.real, self.reads = real, []
+        self.real = real
+        self.reads: list[str] = []
 
     def get(self, key: str) -> bytes:
         self.reads.append(key)
         return bytes(self.real.get(key))
 
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        self.reads.append(key)
+        return iter(self.real.iter_chunks(key))
+
+    def exists(self, key: str) -> bool:
+        self.reads.append(key)
+        return bool(self.real.exists(key))
+
+    def size(self, key: str) -> int:
+        self.reads.append(key)
+        return int(self.real.size(key))
+
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
+        self.reads.append(prefix)
+        return iter(self.real.list_objects(prefix))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
+
+
+def test_the_counting_storage_counts_every_read_the_storage_protocol_has() -> None:
+    """A read method added to core.storage.Storage must be counted too (or named as no read), else "reads
+    nothing from storage" below could miss it."""
+    protocol = {name for name, value in vars(Storage).items() if callable(value) and not name.startswith("_")}
+    assert protocol == set(CountingStorage.READS) | set(CountingStorage.NOT_READS), protocol
+    assert all(name in vars(CountingStorage) for name in CountingStorage.READS)
 
 
 @pytest.fixture(scope="module")

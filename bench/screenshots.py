@@ -292,7 +292,7 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     page.select_option("#anim-format", "mp4")
     page.click("button:has-text('Make an animation')")
     page.locator("[data-ref=animations] .tile video[src]").first.wait_for(timeout=300_000)
-    page.wait_for_function("document.querySelector('[data-ref=animations] video').readyState >= 2")
+    page.wait_for_function("() => document.querySelector('[data-ref=animations] video').readyState >= 2")
     page.wait_for_timeout(1500)
     page.screenshot(path=shots / "samples-1.5x.png", full_page=True)
 
@@ -323,7 +323,7 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     page.screenshot(path=shots / "harmonize-editor.png", full_page=True)
     page.click("button:has-text('Harmonize')")
     page.locator("[data-ref=result-img]").wait_for(state="visible", timeout=300_000)
-    page.wait_for_function("document.querySelector('[data-ref=result-img]').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('[data-ref=result-img]').naturalWidth > 0")
     page.fill("#compare-slider", "50")
     page.locator("#compare-slider").dispatch_event("input")
     page.screenshot(path=shots / "harmonize-result.png", full_page=True)
@@ -356,7 +356,7 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     first.click("#sign-in-form button[type=submit]")
     first.locator("#examples:not([hidden])").wait_for()
     first.wait_for_function(
-        "[...document.querySelectorAll('#examples img')].every((i) => i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('#examples img')].every((i) => i.naturalWidth > 0)"
     )
     first.screenshot(path=shots / "first-view.png", full_page=True)
     visitor.close()

@@ -60,3 +60,31 @@ def test_the_rule_catches_what_it_should() -> None:
         "runtime._y",
     ]
     assert private_imports("from worker.outcomes import _x\n", "worker.outcomes") == []  # its own names
+
+
+def expression_predicates(source: str) -> list[str]:
+    """`wait_for_function("an expression")`: Playwright evaluates an expression with eval() while it polls,
+    which the page's Content-Security-Policy (script-src 'self') refuses; a function ("() => ...") runs."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "wait_for_function"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and not node.args[0].value.lstrip().startswith(("(", "function", "async"))
+        ):
+            found.append(node.args[0].value)
+    return found
+
+
+def test_browser_waits_pass_functions_not_expressions() -> None:
+    files = [*sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "bench").rglob("*.py"))]
+    offenders = {
+        str(f.relative_to(ROOT)): found for f in files if (found := expression_predicates(f.read_text()))
+    }
+    assert offenders == {}
+    assert expression_predicates('page.wait_for_function("window.x === 1")') == ["window.x === 1"]
+    assert expression_predicates('page.wait_for_function("() => window.x === 1")') == []

@@ -43,7 +43,9 @@ def test_with_no_model_yet_the_page_shows_what_a_model_does(page: Any, stack: St
     assert page.locator("#model-list-empty").is_visible()
     images = page.locator("#examples img")
     assert images.count() == 4
-    page.wait_for_function("[...document.querySelectorAll('#examples img')].every((i) => i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#examples img')].every((i) => i.naturalWidth > 0)"
+    )
     for index in range(images.count()):
         image = images.nth(index)
         assert len(image.get_attribute("alt") or "") > 20  # says what the picture shows

@@ -24,7 +24,9 @@ def test_an_mp4_animation_plays_on_the_page_and_downloads(page: Any, stack: Stac
     page.click("button:has-text('Make an animation')")
     video = page.locator("[data-ref=animations] .tile video[src]").first
     video.wait_for(timeout=60_000)
-    page.wait_for_function("document.querySelector('[data-ref=animations] video').readyState >= 2")  # decoded
+    page.wait_for_function(
+        "() => document.querySelector('[data-ref=animations] video').readyState >= 2"
+    )  # decoded
     (job,) = stack.api("GET", f"/v1/jobs?model_id={model_id}&kind=animate").json()["data"]
     assert job["state"] == "succeeded" and job["params"]["format"] == "mp4"
     size = page.evaluate(

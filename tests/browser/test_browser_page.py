@@ -333,7 +333,7 @@ def test_enlarge_a_models_image_with_its_super_resolution_head(page: Any, stack:
     # the real-size viewer takes the focus; Close gives it back to the button that opened it
     opener = page.get_by_role("button", name=re.compile("View enlargement")).first
     opener.click()
-    page.wait_for_function("document.activeElement?.dataset.ref === 'sr-view-title'")
+    page.wait_for_function("() => document.activeElement?.dataset.ref === 'sr-view-title'")
     page.click("[data-ref=sr-view-close]")
     assert opener.evaluate("b => b === document.activeElement")
     (job,) = stack.api("GET", f"/v1/jobs?model_id={model['id']}&kind=super_resolve").json()["data"]
@@ -389,7 +389,7 @@ def test_harmonize_by_placing_an_object_and_painting_a_mask(page: Any, stack: St
     page.click("button:has-text('Harmonize')")
     result = page.locator("[data-ref=result-img]")
     result.wait_for(state="visible", timeout=120_000)
-    page.wait_for_function("document.querySelector('[data-ref=result-img]').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('[data-ref=result-img]').naturalWidth > 0")
     assert page.evaluate("document.querySelector('[data-ref=result-img]').naturalWidth") == 160
     page.fill("#compare-slider", "30")
     page.locator("#compare-slider").dispatch_event("input")

@@ -86,7 +86,7 @@ def test_paint_with_the_photos_colours_and_see_two_draws(page: Any, stack: Stack
     results = page.locator("[data-ref=results] img")
     results.nth(1).wait_for(state="visible", timeout=120_000)
     page.wait_for_function(
-        "[...document.querySelectorAll('[data-ref=results] img')].every(i => i.naturalWidth > 0)"
+        "() => [...document.querySelectorAll('[data-ref=results] img')].every(i => i.naturalWidth > 0)"
     )
     assert page.evaluate("document.querySelector('[data-ref=results] img').naturalWidth") == 40
     assert [results.nth(i).get_attribute("alt") for i in range(2)] == [

@@ -232,9 +232,8 @@ def sr_head_shape(config: Mapping[str, Any], params: Mapping[str, Any]) -> tuple
     """(iterations, channels) of the head a train request asks for, or None without `sr_factor`."""
     if params.get("sr_factor") is None:
         return None
-    head = SRConfig.preset(
-        head_preset(str(params.get("preset", "paper")))
-    )  # the engine's, as the worker trains
+    # the engine's head, as the worker trains it
+    head = SRConfig.preset(head_preset(str(params.get("preset", "paper"))))
     return int(params.get("sr_iters") or head.iterations), head.channels
 
 

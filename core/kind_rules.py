@@ -46,8 +46,9 @@ class KindRules(Protocol):
         ...
 
 
-def invalid(field: str, message: str, short: str | None = None) -> InvalidParameter:
-    return InvalidParameter(message, errors=[{"loc": ["body", field], "msg": short or message}])
+def invalid(field: str, message: str, short: str | None = None, where: str = "body") -> InvalidParameter:
+    """`where`: the request part the field came in (`body`, or `query` for GET /v1/estimate)."""
+    return InvalidParameter(message, errors=[{"loc": [where, field], "msg": short or message}])
 
 
 def require_trained(model: Model | None, what: str) -> Model:
@@ -207,11 +208,12 @@ class AnimateRules:
 
 def check_sr_mode(mode: str, field: str, where: str = "body") -> None:
     if mode not in vocabulary.SR_MODES:
-        message = (
+        raise invalid(
+            field,
             f"a {mode} model gets no super-resolution head: heads are trained on "
-            f"{', '.join(vocabulary.SR_MODES)} models, whose samples show the scene's texture"
+            f"{', '.join(vocabulary.SR_MODES)} models, whose samples show the scene's texture",
+            where=where,
         )
-        raise InvalidParameter(message, errors=[{"loc": [where, field], "msg": message}])
 
 
 def check_head_request(mode: str, params: Mapping[str, Any], where: str = "body") -> None:
@@ -221,7 +223,7 @@ def check_head_request(mode: str, params: Mapping[str, Any], where: str = "body"
         check_sr_mode(mode, "sr_factor", where)
     elif params.get("sr_iters") is not None:
         message = "sr_iters is only used with sr_factor (which trains a super-resolution head)"
-        raise InvalidParameter(message, errors=[{"loc": [where, "sr_iters"], "msg": message}])
+        raise invalid("sr_iters", message, where=where)
 
 
 class TrainSRHeadRules:

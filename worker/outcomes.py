@@ -62,9 +62,8 @@ def commit_result(
                     follow_up(uow.session, model)
                 try:
                     uow.commit()
-                except (
-                    EnqueueFailed
-                ) as e:  # committed; a queued job without its task is re-sent by the reaper
+                except EnqueueFailed as e:
+                    # committed: a queued job without its task is re-sent by the reaper
                     log.warning(
                         "a follow-up job's task was not sent; the reaper sends it",
                         extra={"job_id": job.id, "follow_up_job_ids": e.job_ids},

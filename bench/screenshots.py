@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image
+from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -149,6 +149,13 @@ def row(images: list[Image.Image], height: int, gap: int = 4) -> Image.Image:
         canvas.paste(image, (left, 0))
         left += image.width + gap
     return canvas
+
+
+def mirrored_png(photo: Path) -> bytes:
+    """The photo mirrored left-right: a painting in its colours with another layout than the one it learned."""
+    out = io.BytesIO()
+    ImageOps.mirror(Image.open(photo).convert("RGB")).save(out, format="PNG")
+    return out.getvalue()
 
 
 def cut_object(naive: Path, mask: Path) -> bytes:
@@ -308,6 +315,20 @@ def run(page: Any, browser: Any, service: Service, args: argparse.Namespace, sho
     page.locator("[data-ref=enlargements] .tile img[src]").first.wait_for(timeout=300_000)
     page.wait_for_timeout(1000)
     page.screenshot(path=shots / "super-resolution.png", full_page=True)
+
+    # --- paint-to-image: the photo's own colours as swatches, the photo mirrored as the painting ---
+    page.goto(f"{service.base_url}/#/models/{model_id}/paint")
+    page.locator("[data-ref=palette] button").nth(4).wait_for()
+    page.set_input_files(
+        "#painting-file",
+        files=[{"name": "mirrored.png", "mimeType": "image/png", "buffer": mirrored_png(args.photo)}],
+    )
+    page.click("[data-ref=run]")
+    page.locator("[data-ref=results] img[src]").nth(1).wait_for(timeout=300_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-ref=results] img')].every(i => i.naturalWidth > 0)"
+    )
+    page.screenshot(path=shots / "paint.png", full_page=True)
 
     # --- harmonize an object cut from the naive paste into the painting ---
     harmonization_id = harmonization.json()["id"]

@@ -281,7 +281,15 @@ class ApiServer:
 
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            # longer than any outage a test sits through, so a client's idle keep-alive connection is not
+            # closed by the server at the instant the client reuses it (uvicorn's 5 s default raced the
+            # first request after a 5 s Postgres outage: a connection reset, not the API's answer)
+            timeout_keep_alive=60,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

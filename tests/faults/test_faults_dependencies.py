@@ -421,6 +421,14 @@ def test_postgres_lost_during_the_success_commit(env: Env, receiver: Any) -> Non
             model_ids = submit(client, JOBS, receiver.url)
             wait_for(lambda: bool(stopped_at), 120, "the first preview stored")
             time.sleep(max(0.0, seconds - (time.monotonic() - stopped_at[0])))
+            if seconds > env.settings.infra_retry_s:
+                # down until the worker's retry budget has run out: it starts at the worker's first failed
+                # call, after all the previews are stored, which a slow machine puts seconds after the first
+                wait_for(
+                    lambda: "giving the job back" in env.gpu_log.read_text(),
+                    env.settings.infra_retry_s + 60,
+                    "the worker gives the job back",
+                )
             env.pg.start()
             back = utc_now()
     finally:
